@@ -1,0 +1,31 @@
+"""The audit extension point: every decision, allow included, is appended to a tamper-evident log.
+
+The pipeline calls `AuditSink.append(event)` once per decided message, after the decision and before the
+answer leaves the guard. A sink that cannot write raises `AuditError`; the pipeline then refuses the
+request (503) rather than act unrecorded. Events carry no raw text: the sink stores at most a keyed HMAC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from guard.types import Decision
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionEvent:
+    request_id: str
+    time: float  # unix seconds
+    route: str
+    decision: Decision
+    detector_versions: tuple[tuple[str, str], ...]  # (detector name, version)
+    texts: tuple[str, ...]  # for the sink's keyed HMAC only; never written as is
+    reviewer: str = ""
+    review_outcome: str = ""
+
+
+class AuditSink(Protocol):
+    async def append(self, event: DecisionEvent) -> None: ...
+
+    async def aclose(self) -> None: ...

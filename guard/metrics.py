@@ -1,0 +1,297 @@
+"""Every Prometheus metric the guard exports, in one class that receives its registry.
+
+Label values come only from configuration (detector names, route names, tier names) or closed enums, never
+from callers: no text, paths, users, tenants or exception messages. Known label combinations are created up
+front (`prepare`) so dashboards show zeros rather than gaps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from guard.types import Action, Category, Direction, FailureReason, Verdict
+
+# Latency buckets from 0.5 ms to 10 s: detector calls on CPU sit between 1 ms and a few hundred ms.
+_LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)
+_REVIEW_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+_BYTES_BUCKETS = (0, 16, 64, 256, 1024, 4096, 16384, 65536)
+
+
+class RejectReason:
+    """Closed set of reasons a request is refused before screening (label values)."""
+
+    BODY_TOO_LARGE = "body_too_large"
+    MALFORMED_JSON = "malformed_json"
+    INVALID_UTF8 = "invalid_utf8"
+    TOO_DEEP = "too_deep"
+    WRONG_SHAPE = "wrong_shape"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    UNKNOWN_ROUTE = "unknown_route"
+    SHUTTING_DOWN = "shutting_down"
+    CLIENT_DISCONNECT = "client_disconnect"
+
+    ALL = (
+        BODY_TOO_LARGE, MALFORMED_JSON, INVALID_UTF8, TOO_DEEP, WRONG_SHAPE, UNSUPPORTED_MEDIA_TYPE,
+        UNKNOWN_ROUTE, SHUTTING_DOWN, CLIENT_DISCONNECT,
+    )
+
+
+UPSTREAM_STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "connect_error", "timeout", "reset")
+FAIL_MODES = ("open", "closed")
+REVIEW_OUTCOMES = ("approve", "deny", "edit", "timeout")
+RELOAD_RESULTS = ("success", "failure")
+
+
+def status_class(status: int) -> str:
+    return f"{status // 100}xx"
+
+
+class GuardMetrics:
+    """Owns every metric object; callers use the `observe_*` methods, never the objects directly."""
+
+    def __init__(self, registry: CollectorRegistry, version: str) -> None:
+        self.registry = registry
+        self.build_info = Info("guard_build", "Version of the running guard.", registry=registry)
+        self.build_info.info({"version": version})
+        self.requests = Counter(
+            "guard_requests_total",
+            "Screened messages by direction, route and the verdict the caller saw.",
+            ["direction", "route", "decision"],
+            registry=registry,
+        )
+        self.shadow_actions = Counter(
+            "guard_shadow_actions_total",
+            "Actions a policy would have taken but only logged (shadow mode or `log` rows).",
+            ["direction", "route", "action"],
+            registry=registry,
+        )
+        self.rejected = Counter(
+            "guard_rejected_requests_total",
+            "Requests refused before screening, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.findings = Counter(
+            "guard_findings_total",
+            "Findings by detector and category (before policy thresholds).",
+            ["detector", "category"],
+            registry=registry,
+        )
+        self.detector_duration = Histogram(
+            "guard_detector_duration_seconds",
+            "Time one detector call took (one batch).",
+            ["detector"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.detector_batch = Histogram(
+            "guard_detector_batch_texts",
+            "Texts per detector call: micro-batch sizes.",
+            ["detector"],
+            buckets=_BATCH_BUCKETS,
+            registry=registry,
+        )
+        self.detector_failures = Counter(
+            "guard_detector_errors_total",
+            "Detector calls that failed or ran past their budget.",
+            ["detector", "reason"],
+            registry=registry,
+        )
+        self.fail_mode = Counter(
+            "guard_fail_mode_total",
+            "Messages decided by the policy's on_detector_error because a detector failed: open (let "
+            "through) or closed (blocked or held).",
+            ["direction", "mode"],
+            registry=registry,
+        )
+        self.cache_lookups = Counter(
+            "guard_cache_lookups_total",
+            "Screening cache lookups by detector and result.",
+            ["detector", "result"],
+            registry=registry,
+        )
+        self.upstream_duration = Histogram(
+            "guard_upstream_request_duration_seconds",
+            "Upstream time to response headers, by status class.",
+            ["status_class"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.overhead = Histogram(
+            "guard_overhead_seconds",
+            "Time the guard added to a request: total time minus time waiting on the upstream.",
+            ["direction"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.stream_holdback = Histogram(
+            "guard_stream_holdback_bytes",
+            "Bytes of model output held back, unreleased, at each screening step of a stream.",
+            ["route"],
+            buckets=_BYTES_BUCKETS,
+            registry=registry,
+        )
+        self.stream_ttft_added = Histogram(
+            "guard_stream_added_ttft_seconds",
+            "Time between the upstream's first token and the guard releasing the first token.",
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.policy_reloads = Counter(
+            "guard_policy_reloads_total",
+            "Policy reload attempts by result; a failed reload keeps the running policy.",
+            ["result"],
+            registry=registry,
+        )
+        self.policy_info = Info(
+            "guard_policy", "The loaded policy's name and version.", registry=registry
+        )
+        self.model_info = Gauge(
+            "guard_model_info",
+            "Models loaded by detectors (value 1), with their versions.",
+            ["detector", "model", "version"],
+            registry=registry,
+        )
+        self.ready = Gauge("guard_ready", "1 once every detector is loaded and warm.", registry=registry)
+        self.review_pending = Gauge(
+            "guard_review_queue_items", "Review items waiting for a decision.", registry=registry
+        )
+        self.review_oldest_age = Gauge(
+            "guard_review_oldest_age_seconds",
+            "Age of the oldest pending review item (0 when the queue is empty).",
+            registry=registry,
+        )
+        self.review_decision_time = Histogram(
+            "guard_review_decision_seconds",
+            "Time from enqueue to decision (or timeout).",
+            ["outcome"],
+            buckets=_REVIEW_BUCKETS,
+            registry=registry,
+        )
+        self.review_outcomes = Counter(
+            "guard_review_outcomes_total",
+            "Review items closed, by outcome (timeout included).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.audit_write_failures = Counter(
+            "guard_audit_write_failures_total",
+            "Audit records that could not be written (the request is then refused).",
+            registry=registry,
+        )
+        self.unhandled = Counter(
+            "guard_unhandled_errors_total",
+            "Exceptions caught at the outermost ASGI boundary.",
+            registry=registry,
+        )
+
+    def prepare(self, detectors: Iterable[tuple[str, Iterable[Category]]], routes: Iterable[str]) -> None:
+        """Create every known label combination at zero so dashboards show zeros, not gaps."""
+        routes = list(routes)
+        for direction in Direction:
+            for route in routes:
+                for verdict in Verdict:
+                    self.requests.labels(direction.value, route, verdict.value)
+                for action in Action:
+                    self.shadow_actions.labels(direction.value, route, action.value)
+            for mode in FAIL_MODES:
+                self.fail_mode.labels(direction.value, mode)
+            self.overhead.labels(direction.value)
+        for route in routes:
+            self.stream_holdback.labels(route)
+            self.stream_ttft_added.labels(route)
+        for name, categories in detectors:
+            self.detector_duration.labels(name)
+            self.detector_batch.labels(name)
+            for reason in FailureReason:
+                self.detector_failures.labels(name, reason.value)
+            for category in categories:
+                self.findings.labels(name, category.value)
+            for result in ("hit", "miss"):
+                self.cache_lookups.labels(name, result)
+        for reason in RejectReason.ALL:
+            self.rejected.labels(reason)
+        for klass in UPSTREAM_STATUS_CLASSES:
+            self.upstream_duration.labels(klass)
+        for result in RELOAD_RESULTS:
+            self.policy_reloads.labels(result)
+        for outcome in REVIEW_OUTCOMES:
+            self.review_outcomes.labels(outcome)
+            self.review_decision_time.labels(outcome)
+
+    # --- screening -------------------------------------------------------------------------------
+    def observe_detector(self, detector: str, seconds: float, batch_size: int) -> None:
+        self.detector_duration.labels(detector).observe(seconds)
+        self.detector_batch.labels(detector).observe(batch_size)
+
+    def observe_detector_failure(self, detector: str, reason: FailureReason) -> None:
+        self.detector_failures.labels(detector, reason.value).inc()
+
+    def observe_finding(self, detector: str, category: Category) -> None:
+        self.findings.labels(detector, category.value).inc()
+
+    def observe_cache(self, detector: str, hits: int, misses: int) -> None:
+        if hits:
+            self.cache_lookups.labels(detector, "hit").inc(hits)
+        if misses:
+            self.cache_lookups.labels(detector, "miss").inc(misses)
+
+    def observe_fail_mode(self, direction: Direction, failed_open: bool) -> None:
+        self.fail_mode.labels(direction.value, "open" if failed_open else "closed").inc()
+
+    # --- requests --------------------------------------------------------------------------------
+    def observe_decision(
+        self, direction: Direction, route: str, verdict: Verdict, would_have_been: Action | None
+    ) -> None:
+        self.requests.labels(direction.value, route, verdict.value).inc()
+        if would_have_been is not None:
+            self.shadow_actions.labels(direction.value, route, would_have_been.value).inc()
+
+    def observe_rejected(self, reason: str) -> None:
+        self.rejected.labels(reason).inc()
+
+    def observe_upstream(self, status_class_: str, seconds: float) -> None:
+        self.upstream_duration.labels(status_class_).observe(seconds)
+
+    def observe_overhead(self, direction: Direction, seconds: float) -> None:
+        self.overhead.labels(direction.value).observe(max(seconds, 0.0))
+
+    def observe_stream_holdback(self, route: str, held_bytes: int) -> None:
+        self.stream_holdback.labels(route).observe(held_bytes)
+
+    def observe_stream_ttft_added(self, route: str, seconds: float) -> None:
+        self.stream_ttft_added.labels(route).observe(max(seconds, 0.0))
+
+    # --- policy and models -----------------------------------------------------------------------
+    def observe_policy_reload(self, ok: bool) -> None:
+        self.policy_reloads.labels("success" if ok else "failure").inc()
+
+    def set_policy(self, name: str, version: str) -> None:
+        self.policy_info.info({"name": name, "version": version})
+
+    def set_model(self, detector: str, model: str, version: str) -> None:
+        self.model_info.labels(detector, model, version).set(1)
+
+    def set_ready(self, ready: bool) -> None:
+        self.ready.set(1 if ready else 0)
+
+    # --- review ----------------------------------------------------------------------------------
+    def set_review_queue(self, pending: int, oldest_age_s: float) -> None:
+        self.review_pending.set(pending)
+        self.review_oldest_age.set(oldest_age_s)
+
+    def observe_review_outcome(self, outcome: str, seconds: float) -> None:
+        self.review_outcomes.labels(outcome).inc()
+        self.review_decision_time.labels(outcome).observe(seconds)
+
+    def observe_audit_failure(self) -> None:
+        self.audit_write_failures.inc()
+
+    def observe_unhandled(self) -> None:
+        self.unhandled.inc()

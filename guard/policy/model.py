@@ -1,0 +1,228 @@
+"""The policy file's schema (pydantic v2): validated once at load, frozen, unknown keys refused.
+
+A policy says which detectors run, how each route's bodies are read (codec), which risk tier a request
+belongs to, and, per tier, direction, category and severity band, what to do. The shape in YAML:
+
+    name: default
+    version: "2026.11.1"
+    detectors:
+      - {kind: presidio_pii, name: pii}
+    default_tier: limited
+    routes:
+      - {name: chat, path: /v1/chat/completions, codec: {kind: openai_chat}}
+    tiers:
+      limited:
+        input:
+          pii:
+            medium: {min_score: 0.5, action: redact}
+            by_label:
+              CREDIT_CARD: {medium: {min_score: 0.5, action: review}}
+        output:
+          pii:
+            medium: {min_score: 0.5, action: redact}
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from guard.detectors.registry import DetectorConfig
+from guard.types import Action, Band, Category, Direction
+
+Score = Annotated[float, Field(ge=0.0, le=1.0)]
+Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+
+# Categories whose findings carry spans, so `redact` can act on them.
+SPAN_CATEGORIES = frozenset({Category.PII, Category.CUSTOM})
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BandRule(Strict):
+    min_score: Score
+    action: Action
+
+
+class BandTable(Strict):
+    """Thresholds and actions for one category (or one label within it), by severity band."""
+
+    low: BandRule | None = None
+    medium: BandRule | None = None
+    high: BandRule | None = None
+
+    @model_validator(mode="after")
+    def _ascending(self) -> BandTable:
+        previous: tuple[str, float] | None = None
+        for band in Band:
+            rule = getattr(self, band.value)
+            if rule is None:
+                continue
+            if previous is not None and rule.min_score <= previous[1]:
+                raise ValueError(
+                    f"band '{band.value}' min_score {rule.min_score} must be above band "
+                    f"'{previous[0]}' min_score {previous[1]}; e.g. "
+                    "{low: {min_score: 0.3, ...}, medium: {min_score: 0.6, ...}, high: {min_score: 0.9, ...}}"
+                )
+            previous = (band.value, rule.min_score)
+        return self
+
+    def bands(self) -> list[tuple[Band, BandRule]]:
+        """Bands present, strongest first."""
+        out = []
+        for band in (Band.HIGH, Band.MEDIUM, Band.LOW):
+            rule = getattr(self, band.value)
+            if rule is not None:
+                out.append((band, rule))
+        return out
+
+    def actions(self) -> set[Action]:
+        return {rule.action for _, rule in self.bands()}
+
+
+class CategoryTable(BandTable):
+    """A category's bands, with optional overrides for specific labels (entity types, techniques)."""
+
+    by_label: dict[str, BandTable] = Field(default_factory=dict)
+
+    def table_for(self, label: str) -> BandTable:
+        return self.by_label.get(label, self)
+
+    def all_actions(self) -> set[Action]:
+        actions = self.actions()
+        for table in self.by_label.values():
+            actions |= table.actions()
+        return actions
+
+
+class StreamSettings(Strict):
+    """Hold-back window for streamed output: text is screened in steps of `window_chars`, and the last
+    `overlap_chars` of each step stay held until the next step, so a span that straddles chunks is seen
+    whole before any of it is released."""
+
+    window_chars: Annotated[int, Field(ge=0, le=65536)] = 96
+    overlap_chars: Annotated[int, Field(ge=0, le=4096)] = 48
+
+
+class ReviewPolicy(Strict):
+    timeout_s: Annotated[float, Field(gt=0, le=86400)] = 30.0
+    on_timeout: Literal[Action.BLOCK, Action.ALLOW] = Action.BLOCK
+    deferred: bool = False
+
+
+class TierPolicy(Strict):
+    on_detector_error: Literal[Action.BLOCK, Action.ALLOW, Action.REVIEW] = Action.BLOCK
+    stream: StreamSettings = StreamSettings()
+    review: ReviewPolicy = ReviewPolicy()
+    input: dict[Category, CategoryTable] = Field(default_factory=dict)
+    output: dict[Category, CategoryTable] = Field(default_factory=dict)
+
+    def table(self, direction: Direction) -> dict[Category, CategoryTable]:
+        return self.input if direction is Direction.INPUT else self.output
+
+    @model_validator(mode="after")
+    def _redact_needs_spans(self) -> TierPolicy:
+        for direction in Direction:
+            for category, table in self.table(direction).items():
+                if Action.REDACT in table.all_actions() and category not in SPAN_CATEGORIES:
+                    raise ValueError(
+                        f"{direction.value}.{category.value}: 'redact' needs findings with spans, which only "
+                        f"{sorted(c.value for c in SPAN_CATEGORIES)} have; use block, review or log"
+                    )
+        return self
+
+
+class CodecConfig(Strict):
+    kind: Literal["openai_chat", "openai_completions", "json", "text"]
+    request_paths: list[str] = Field(default_factory=list)
+    response_paths: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _paths_for_json(self) -> CodecConfig:
+        if self.kind == "json" and not (self.request_paths or self.response_paths):
+            raise ValueError(
+                "codec kind 'json' needs field paths, e.g. "
+                "{kind: json, request_paths: ['$.prompt', '$.messages[*].text'], response_paths: ['$.output']}"
+            )
+        if self.kind != "json" and (self.request_paths or self.response_paths):
+            raise ValueError(f"codec kind '{self.kind}' takes no field paths; only kind 'json' does")
+        return self
+
+
+class Route(Strict):
+    name: Name
+    path: Annotated[str, Field(pattern=r"^/")]
+    codec: CodecConfig
+    tier: str | None = None
+
+
+class TierHeader(Strict):
+    """Where a platform marks a request's tier. Honoured only when the TCP peer is in `trusted_sources`
+    (the platform's ingress or the pod's own loopback); from anyone else the header is ignored."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9-]+$")] = "x-guard-tier"
+    trusted_sources: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_sources")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"'{cidr}' is not an address or CIDR block, e.g. '127.0.0.1/32'") from None
+        return value
+
+
+class Limits(Strict):
+    max_body_bytes: Annotated[int, Field(gt=0)] = 1_048_576
+    max_json_depth: Annotated[int, Field(gt=0, le=1000)] = 64
+    max_texts: Annotated[int, Field(gt=0)] = 10_000
+    detector_budget_s: Annotated[float, Field(gt=0, le=120)] = 5.0
+
+
+class PolicyFile(Strict):
+    name: Name
+    version: Annotated[str, Field(min_length=1, max_length=64)]
+    mode: Literal["enforce", "shadow"] = "enforce"
+    detectors: list[DetectorConfig] = Field(default_factory=list)
+    default_tier: str
+    tier_header: TierHeader | None = None
+    routes: list[Route] = Field(default_factory=list)
+    unknown_routes: Literal["pass", "block"] = "pass"
+    limits: Limits = Limits()
+    refusal_text: str = "I can't help with that request."
+    tiers: dict[Name, TierPolicy]
+
+    @model_validator(mode="after")
+    def _references(self) -> PolicyFile:
+        if self.default_tier not in self.tiers:
+            raise ValueError(
+                f"default_tier '{self.default_tier}' is not one of the tiers {sorted(self.tiers)}"
+            )
+        for route in self.routes:
+            if route.tier is not None and route.tier not in self.tiers:
+                raise ValueError(
+                    f"route '{route.name}' names tier '{route.tier}', not one of {sorted(self.tiers)}"
+                )
+        names = [d.name for d in self.detectors]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"detector names must be unique; repeated: {duplicates}")
+        route_names = [r.name for r in self.routes]
+        if len(set(route_names)) != len(route_names):
+            raise ValueError("route names must be unique")
+        covered = {c for d in self.detectors for c in d.categories()}
+        for tier_name, tier in self.tiers.items():
+            for direction in Direction:
+                for category in tier.table(direction):
+                    if category not in covered:
+                        raise ValueError(
+                            f"tiers.{tier_name}.{direction.value}.{category.value}: no detector in "
+                            f"`detectors` finds '{category.value}'; add one or remove the row"
+                        )
+        return self

@@ -1,0 +1,55 @@
+"""The human-review extension points the proxy pipeline calls.
+
+`ReviewGate.hold` is called by the pipeline when a decision's action is `review`: it enqueues the item,
+waits up to the tier's timeout for a reviewer, and returns the outcome. The pipeline then forwards
+(approve/edit, with the edited texts), refuses (deny), or applies the timeout action. A gate never raises
+for a missing decision: a store failure returns `ReviewOutcome.ERROR`, which the pipeline fails closed on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
+
+from guard.types import Decision, Direction
+
+
+class ReviewOutcome(str, Enum):
+    APPROVE = "approve"
+    DENY = "deny"
+    EDIT = "edit"
+    TIMEOUT = "timeout"
+    ERROR = "error"  # the store failed or the item was lost: fail closed
+    DEFERRED = "deferred"  # answered at once with a review id; the result is fetched later
+
+
+@dataclass(frozen=True, slots=True)
+class HoldRequest:
+    """Everything a reviewer needs to decide, and nothing the pipeline can't rebuild. `texts` is the held
+    content (kept in the review store only, masked for reviewers without the admin role)."""
+
+    request_id: str
+    direction: Direction
+    route: str
+    tier: str
+    decision: Decision
+    texts: tuple[str, ...]
+    # For deferred mode: what the guard must forward on approval (the caller is not waiting).
+    method: str = "POST"
+    path: str = ""
+    body: bytes = b""
+    headers: tuple[tuple[str, str], ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class HoldResult:
+    outcome: ReviewOutcome
+    review_id: str
+    edited_texts: dict[int, str] | None = None
+    reviewer: str = ""
+    note: str = ""
+
+
+class ReviewGate(Protocol):
+    async def hold(self, request: HoldRequest) -> HoldResult: ...
