@@ -46,15 +46,15 @@ def decide(policy: PolicyFile, result: ScanResult, direction: Direction, tier_na
     triggers = triggers_for(result.findings, tier, direction)
     strongest = Action.ALLOW
     for trigger in triggers:
-        if trigger.action.strength > strongest.strength:
-            strongest = trigger.action
+        action = trigger.action
+        # A `redact` needs a span to act on; a span-less trigger that asks for it fails closed. Judged per
+        # trigger, so a further (review-strength) finding can never turn that block back into a review.
+        if action is Action.REDACT and trigger.finding.span is None:
+            action = Action.BLOCK
+        if action.strength > strongest.strength:
+            strongest = action
     if result.failures and tier.on_detector_error.strength > strongest.strength:
         strongest = tier.on_detector_error
-    # A `redact` needs a span to act on; a span-less trigger that asks for it fails closed.
-    if strongest is Action.REDACT and any(
-        t.action is Action.REDACT and t.finding.span is None for t in triggers
-    ):
-        strongest = Action.BLOCK
 
     would_have_been: Action | None = None
     enforced = strongest
