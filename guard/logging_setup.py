@@ -1,0 +1,164 @@
+"""Structured JSON logs that cannot carry prompt or response text.
+
+One line per record: `time`, `level`, `logger`, `message`, `request_id` and the record's `extra` fields.
+Three guards keep text and personal data out (STYLE §5, "never log prompt or response text"):
+
+- only `extra` keys in `ALLOWED_FIELDS` survive, and only with scalar values of a safe shape (a string field
+  is kept only if it is short and looks like an identifier: no spaces, no `@`); the names of dropped keys
+  are listed in `dropped_fields`, so a developer sees what was refused without seeing its value;
+- `%`-style arguments are interpolated only when they are numbers, booleans or enum members: a string
+  argument may be anything a caller sent, so the message template is logged instead, with `args_dropped`;
+- exceptions are logged as their type and stack frames (file, line, function), never their message, which
+  often quotes the input (a JSON decode error shows the body).
+
+`configure_logging(level)` installs this on the root logger; `bind_request_id` sets the request id for
+every record logged while a request is handled (a context variable, so concurrent requests don't mix).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import logging
+import re
+import sys
+import traceback
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from enum import Enum
+from typing import TextIO
+
+from guard.errors import ConfigError
+
+LEVELS = ("debug", "info", "warning", "error", "critical")
+
+# Keys a log call may pass in `extra`. Each names a value from configuration, a closed enum, a number or an
+# id the guard made itself, never something a caller wrote.
+ALLOWED_FIELDS = frozenset(
+    {
+        "request_id", "item_id", "detector", "detector_version", "model", "category", "label",
+        "entity_type", "span_start", "span_end", "direction", "route", "tier", "verdict", "action",
+        "decision", "mode", "reason", "error_type", "status", "status_class", "result", "policy",
+        "policy_version", "version", "count", "texts", "batch_size", "findings", "held_bytes",
+        "duration_s", "budget_s", "timeout_s", "upstream_s", "overhead_s", "host", "port", "admin_port",
+        "workers", "threads", "attempt", "outcome", "role", "store", "signal", "chunks",
+    }
+)
+# A string value must look like an identifier or a number; free text (spaces, `@`, quotes) is refused.
+_SAFE_STRING = re.compile(r"^[A-Za-z0-9_.:/+\-]{0,128}$")
+_RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()) | {
+    "message", "asctime", "taskName",
+}
+
+_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("guard_request_id", default="")
+
+
+@contextlib.contextmanager
+def bind_request_id(request_id: str) -> Iterator[None]:
+    """Attach `request_id` to every record logged in this context (one request's handling)."""
+    token = _request_id.set(request_id)
+    try:
+        yield
+    finally:
+        _request_id.reset(token)
+
+
+def _safe_value(value: object) -> str | int | float | bool | None:
+    """The value if it may be logged, else None (which means: drop it)."""
+    if isinstance(value, Enum):
+        value = value.value
+    if isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str) and _SAFE_STRING.match(value):
+        return value
+    return None
+
+
+class ExtraWhitelistFilter(logging.Filter):
+    """Removes every `extra` attribute that is not whitelisted or whose value is not of a safe shape."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        dropped: list[str] = []
+        for key in [k for k in vars(record) if k not in _RECORD_ATTRS]:
+            if key == "dropped_fields":
+                continue
+            value = getattr(record, key)
+            if key not in ALLOWED_FIELDS or (_safe_value(value) is None and value is not None):
+                delattr(record, key)
+                dropped.append(key)
+        if dropped:
+            record.dropped_fields = sorted(dropped)
+        return True
+
+
+def _safe_message(record: logging.LogRecord) -> tuple[str, bool]:
+    """The message with its arguments when they are all safe scalars; else the bare template."""
+    template = str(record.msg)
+    if not record.args:
+        return template, False
+    args = record.args if isinstance(record.args, tuple) else (record.args,)
+    if all(isinstance(a, Enum | bool | int | float) for a in args):
+        try:
+            return record.getMessage(), False
+        except (TypeError, ValueError):
+            return template, True
+    return template, True
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record as one JSON object per line. Pair it with `ExtraWhitelistFilter`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message, args_dropped = _safe_message(record)
+        out: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": message,
+            "request_id": _request_id.get(),
+        }
+        for key, value in vars(record).items():
+            if key in ALLOWED_FIELDS:
+                safe = _safe_value(value)
+                if safe is not None or value is None:
+                    out[key] = safe
+        if args_dropped:
+            out["args_dropped"] = True
+        dropped = getattr(record, "dropped_fields", None)
+        if dropped:
+            out["dropped_fields"] = dropped
+        if record.exc_info and record.exc_info[0] is not None:
+            exc_type, _, tb = record.exc_info
+            out["error_type"] = exc_type.__name__
+            # Frames only: the exception's message may quote the request body.
+            out["stack"] = [
+                f"{frame.filename}:{frame.lineno}:{frame.name}" for frame in traceback.extract_tb(tb)
+            ]
+        return json.dumps(out, ensure_ascii=False, separators=(",", ":"))
+
+
+def configure_logging(level: str, stream: TextIO | None = None) -> logging.Handler:
+    """Send every logger's records through one JSON handler at `level`. Replaces the root's handlers.
+
+    Raises `ConfigError` for a level not in `LEVELS`. Returns the installed handler (tests read from it).
+    """
+    name = level.strip().lower()
+    if name not in LEVELS:
+        raise ConfigError(f"log level must be one of {', '.join(LEVELS)}; got {level!r}")
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.addFilter(ExtraWhitelistFilter())
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(name.upper())
+    # uvicorn installs its own handlers and an access log that prints raw paths (query strings can carry
+    # personal data): route its loggers through ours and keep the access log off.
+    for uv_name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        uv_logger = logging.getLogger(uv_name)
+        uv_logger.handlers.clear()
+        uv_logger.propagate = True
+    logging.getLogger("uvicorn.access").disabled = True
+    return handler
