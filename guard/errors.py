@@ -8,8 +8,9 @@
      │    ├── UpstreamConnectError   → 502
      │    └── UpstreamTimeoutError   → 504
      ├── RequestError       the caller's request is unacceptable; carries the HTTP status to answer with
-     └── ReviewError        the review store failed or an item was already decided
-          └── AlreadyDecidedError   → 409
+     ├── ReviewError        the review store failed or an item was already decided
+     │    └── AlreadyDecidedError   → 409
+     └── AuditError         an audit record could not be written (the request is refused, 503)
 
 Messages never contain prompt or response text: they are logged and may reach callers.
 """
@@ -63,3 +64,8 @@ class ReviewError(GuardError):
 
 class AlreadyDecidedError(ReviewError):
     """A second decision on an item that was already decided (answered 409)."""
+
+
+class AuditError(GuardError):
+    """An audit record could not be written; the pipeline refuses the request (503) rather than act
+    unrecorded. Also raised at startup when an existing log cannot be continued."""

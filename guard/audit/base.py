@@ -29,3 +29,22 @@ class AuditSink(Protocol):
     async def append(self, event: DecisionEvent) -> None: ...
 
     async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewActionEvent:
+    """A reviewer's act on a review item: a decision, or an admin unmasking an item's personal data."""
+
+    time: float
+    review_id: str
+    request_id: str
+    action: str  # "decide" | "unmask"
+    reviewer: str
+    role: str
+    outcome: str = ""  # approve | deny | edit, for "decide"
+
+
+class ReviewAuditSink(AuditSink, Protocol):
+    """The sinks in `guard.audit` also record reviewers' acts (the review API needs this one)."""
+
+    async def append_review_action(self, event: ReviewActionEvent) -> None: ...

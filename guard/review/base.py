@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
-from guard.types import Decision, Direction
+from guard.types import Decision, Direction, Finding
 
 
 class ReviewOutcome(str, Enum):
@@ -40,6 +40,9 @@ class HoldRequest:
     path: str = ""
     body: bytes = b""
     headers: tuple[tuple[str, str], ...] = field(default=())
+    # Optional: the scan's findings per text (same order as `texts`), so untriggered PII findings can be
+    # masked in the right text. Triggers carry their own text index; this adds the rest.
+    findings_per_text: tuple[tuple[Finding, ...], ...] = field(default=())
 
 
 @dataclass(frozen=True, slots=True)
