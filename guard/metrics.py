@@ -2,7 +2,11 @@
 
 Label values come only from configuration (detector names, route names, tier names) or closed enums, never
 from callers: no text, paths, users, tenants or exception messages. Known label combinations are created up
-front (`prepare`) so dashboards show zeros rather than gaps.
+front (`prepare`) so dashboards show zeros rather than gaps. A value outside a closed set is counted under
+`other` rather than minting a new series, so a bug cannot blow up the label cardinality.
+
+`LABELS` says where every label's values come from; `guard/commands/metrics_doc.py` turns it and the metric
+objects into `docs/metrics.md`, and a test keeps that page current.
 """
 
 from __future__ import annotations
@@ -45,10 +49,36 @@ UPSTREAM_STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "connect_error", "timeout
 FAIL_MODES = ("open", "closed")
 REVIEW_OUTCOMES = ("approve", "deny", "edit", "timeout")
 RELOAD_RESULTS = ("success", "failure")
+CACHE_RESULTS = ("hit", "miss")
+OTHER = "other"
+
+# Where each label's values come from: a closed tuple, or a sentence naming the configuration they come from.
+LABELS: dict[str, tuple[str, ...] | str] = {
+    "direction": tuple(d.value for d in Direction),
+    "route": "the policy's route names (`routes[].name`)",
+    "decision": tuple(v.value for v in Verdict),
+    "action": tuple(a.value for a in Action),
+    "reason": "`guard_rejected_requests_total`: " + ", ".join(RejectReason.ALL)
+    + "; `guard_detector_errors_total`: " + ", ".join(r.value for r in FailureReason),
+    "detector": "the policy's detector names (`detectors[].name`)",
+    "category": tuple(c.value for c in Category),
+    "result": "`guard_cache_lookups_total`: " + ", ".join(CACHE_RESULTS)
+    + "; `guard_policy_reloads_total`: " + ", ".join(RELOAD_RESULTS),
+    "mode": FAIL_MODES,
+    "status_class": UPSTREAM_STATUS_CLASSES,
+    "outcome": REVIEW_OUTCOMES,
+    "model": "the detector's configured model id or directory",
+    "version": "versions of the guard, its policy and its models",
+    "name": "the policy's `name`",
+}
 
 
 def status_class(status: int) -> str:
     return f"{status // 100}xx"
+
+
+def _closed(value: str, allowed: tuple[str, ...]) -> str:
+    return value if value in allowed else OTHER
 
 
 class GuardMetrics:
@@ -158,6 +188,12 @@ class GuardMetrics:
             ["detector", "model", "version"],
             registry=registry,
         )
+        self.review_hold_timeout = Gauge(
+            "guard_review_hold_timeout_seconds",
+            "The longest review hold timeout among the loaded policy's tiers: a pending item older than "
+            "this is overdue.",
+            registry=registry,
+        )
         self.ready = Gauge("guard_ready", "1 once every detector is loaded and warm.", registry=registry)
         self.review_pending = Gauge(
             "guard_review_queue_items", "Review items waiting for a decision.", registry=registry
@@ -213,7 +249,7 @@ class GuardMetrics:
                 self.detector_failures.labels(name, reason.value)
             for category in categories:
                 self.findings.labels(name, category.value)
-            for result in ("hit", "miss"):
+            for result in CACHE_RESULTS:
                 self.cache_lookups.labels(name, result)
         for reason in RejectReason.ALL:
             self.rejected.labels(reason)
@@ -254,10 +290,10 @@ class GuardMetrics:
             self.shadow_actions.labels(direction.value, route, would_have_been.value).inc()
 
     def observe_rejected(self, reason: str) -> None:
-        self.rejected.labels(reason).inc()
+        self.rejected.labels(_closed(reason, RejectReason.ALL)).inc()
 
     def observe_upstream(self, status_class_: str, seconds: float) -> None:
-        self.upstream_duration.labels(status_class_).observe(seconds)
+        self.upstream_duration.labels(_closed(status_class_, UPSTREAM_STATUS_CLASSES)).observe(seconds)
 
     def observe_overhead(self, direction: Direction, seconds: float) -> None:
         self.overhead.labels(direction.value).observe(max(seconds, 0.0))
@@ -278,6 +314,10 @@ class GuardMetrics:
     def set_model(self, detector: str, model: str, version: str) -> None:
         self.model_info.labels(detector, model, version).set(1)
 
+    def clear_models(self) -> None:
+        """Forget the loaded models' series (call before `set_model` after a reload swaps detectors)."""
+        self.model_info.clear()
+
     def set_ready(self, ready: bool) -> None:
         self.ready.set(1 if ready else 0)
 
@@ -286,9 +326,13 @@ class GuardMetrics:
         self.review_pending.set(pending)
         self.review_oldest_age.set(oldest_age_s)
 
+    def set_review_hold_timeout(self, seconds: float) -> None:
+        self.review_hold_timeout.set(seconds)
+
     def observe_review_outcome(self, outcome: str, seconds: float) -> None:
+        outcome = _closed(outcome, REVIEW_OUTCOMES)
         self.review_outcomes.labels(outcome).inc()
-        self.review_decision_time.labels(outcome).observe(seconds)
+        self.review_decision_time.labels(outcome).observe(max(seconds, 0.0))
 
     def observe_audit_failure(self) -> None:
         self.audit_write_failures.inc()
