@@ -38,6 +38,21 @@ class TextSlot:
 
 
 @dataclass(frozen=True, slots=True)
+class TextEdit:
+    """Replace `text[start:end]` of one slot's text (character offsets, end exclusive, as in `Span`) with
+    `replacement`. Passing edits instead of a whole new text to `rewrite` keeps every unedited character's
+    raw bytes (including its escapes) exactly as they were."""
+
+    start: int
+    end: int
+    replacement: str
+
+
+# A slot's new text: the whole text, or sorted, non-overlapping edits of it.
+Replacement = str | Sequence[TextEdit]
+
+
+@dataclass(frozen=True, slots=True)
 class Extraction:
     """The texts found in a body, whether the caller asked for a streamed answer, and the codec's own
     notes for `rewrite` (e.g. where each string literal sits in the raw bytes)."""
@@ -116,8 +131,11 @@ class Codec(Protocol):
         wrong content, 422 wrong shape) with a message that says what is wrong and quotes no text."""
         ...
 
-    def rewrite(self, body: bytes, extraction: Extraction, replacements: Mapping[int, str]) -> bytes:
-        """Replace the texts of the given slot indexes, leaving every other byte as it was."""
+    def rewrite(self, body: bytes, extraction: Extraction, replacements: Mapping[int, Replacement]) -> bytes:
+        """Replace the texts of the given slot indexes, leaving every other byte as it was. A whole new text
+        changes only the bytes between its common prefix and suffix with the old one; `TextEdit`s change
+        only the bytes of the edited ranges. Raises `ValueError` for unknown slots or bad edits (a bug in
+        the caller, not bad input)."""
         ...
 
     def refuse_input(self, decision: Decision, message: str) -> Reply:

@@ -1,0 +1,325 @@
+"""Parse a raw JSON body once, remembering where each string literal sits, and splice new text into it.
+
+`parse_json` validates like `json.loads` (same grammar, same NaN/Infinity leniency) but walks the body with
+an explicit stack, so depth is bounded without recursion, duplicate object keys are refused (a guard and an
+upstream that disagree on which duplicate wins is a screening bypass), and every string value comes back as
+a `JsonStr`: a `str` that also knows the offsets of its literal in the decoded body text.
+
+`rewrite_strings` replaces decoded ranges of those strings by mapping decoded-character offsets to raw
+offsets inside the literal (escapes such as `\\u00e9`, `\\"` and surrogate pairs span several raw
+characters) and splicing the JSON-escaped new text there. Every other character of the body stays as sent;
+strict UTF-8 decoding and encoding are inverse, so "character" and "byte" preservation are the same claim.
+
+Errors quote no body text: they name the problem and its line/column.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from json import JSONDecodeError
+from json import decoder as _json_decoder
+from typing import cast
+
+from guard.codecs.base import Extraction, Replacement, TextEdit
+from guard.errors import RequestError
+from guard.types import Direction
+
+# `*` always matches, so the matcher never returns None.
+_WS = cast("Callable[[str, int], re.Match[str]]", re.compile(r"[ \t\n\r]*").match)
+# The C string scanner behind json.loads: (text, index after the opening quote, strict) -> (value, end).
+scanstring = cast("Callable[[str, int, bool], tuple[str, int]]", getattr(_json_decoder, "scanstring"))
+# ASCII digits only: the C scanner behind json.loads accepts no other digits.
+_NUMBER = re.compile(r"(-?(?:0|[1-9][0-9]*))(\.[0-9]+)?([eE][-+]?[0-9]+)?").match
+_CONSTANTS: tuple[tuple[str, object], ...] = (
+    ("null", None),
+    ("true", True),
+    ("false", False),
+    ("NaN", math.nan),
+    ("Infinity", math.inf),
+    ("-Infinity", -math.inf),
+)
+_ESCAPED = re.compile(r'["\\\x00-\x1f\ud800-\udfff]')
+_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
+
+
+class JsonStr(str):
+    """A string value of a parsed body. `start` is the index of its opening quote in the decoded body
+    text, `end` the index just past its closing quote."""
+
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class JsonDocument:
+    """A parsed body: the raw bytes, their decoded text, and the value (dicts, lists, JsonStr, numbers)."""
+
+    body: bytes
+    text: str
+    value: object
+
+
+@dataclass(frozen=True, slots=True)
+class SlotLiterals:
+    """`Extraction.handle` of the JSON codecs: the document and, per slot index, the literal it came from."""
+
+    document: JsonDocument
+    literals: tuple[JsonStr, ...]
+
+
+class _Malformed(Exception):
+    def __init__(self, message: str, pos: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.pos = pos
+
+
+def error_status(direction: Direction) -> tuple[int, str, str]:
+    """Status, error code and the noun for a bad body: the caller's request (400), or the upstream's
+    answer (502, since the caller did nothing wrong)."""
+    if direction is Direction.INPUT:
+        return 400, "invalid_request", "request body"
+    return 502, "bad_upstream_response", "upstream response"
+
+
+def _where(text: str, pos: int) -> str:
+    line = text.count("\n", 0, pos) + 1
+    column = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    return f"line {line} column {column}"
+
+
+def parse_json(body: bytes, max_depth: int, direction: Direction = Direction.INPUT) -> JsonDocument:
+    """Decode and parse `body`; raise `RequestError` (400 for input, 502 for output) when it is not UTF-8,
+    not JSON, nested deeper than `max_depth` containers, or has a duplicate object key."""
+    status, code, noun = error_status(direction)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RequestError(status, f"{noun} is not valid UTF-8 (byte {exc.start})", code) from None
+    try:
+        value = _parse(text, max_depth)
+    except _Malformed as exc:
+        raise RequestError(status, f"{noun} {exc.message} at {_where(text, exc.pos)}", code) from None
+    except JSONDecodeError as exc:  # from scanstring; its messages never quote the text
+        detail = exc.msg.removesuffix(" at")  # e.g. "Unterminated string starting at"
+        raise RequestError(
+            status, f"{noun} is not valid JSON: {detail[:1].lower()}{detail[1:]} at {_where(text, exc.pos)}", code
+        ) from None
+    return JsonDocument(body, text, value)
+
+
+def _read_key(s: str, pos: int, memo: dict[str, str]) -> tuple[str, int]:
+    """Read `"key" :` at `pos` (whitespace already skipped); return the key and where its value starts."""
+    if not s.startswith('"', pos):
+        raise _Malformed("is not valid JSON: expecting a property name in double quotes", pos)
+    key, pos = scanstring(s, pos + 1, True)
+    key = memo.setdefault(key, key)
+    pos = _WS(s, pos).end()
+    if not s.startswith(":", pos):
+        raise _Malformed("is not valid JSON: expecting ':' after a property name", pos)
+    return key, _WS(s, pos + 1).end()
+
+
+def _parse(s: str, max_depth: int) -> object:  # noqa: C901 - one loop is what keeps it fast and flat
+    n = len(s)
+    memo: dict[str, str] = {}
+    # Open containers, innermost last; for objects the key whose value is being read.
+    stack: list[tuple[dict[str, object] | list[object], str | None]] = []
+    pos = _WS(s, 0).end()
+    while True:
+        # Read one value at `pos`.
+        c = s[pos] if pos < n else ""
+        value: object
+        if c == '"':
+            raw, end = scanstring(s, pos + 1, True)
+            literal = JsonStr(raw)
+            literal.start, literal.end = pos, end
+            value, pos = literal, end
+        elif c == "{" or c == "[":
+            if len(stack) >= max_depth:
+                raise _Malformed(f"has JSON nested deeper than {max_depth} levels", pos)
+            pos = _WS(s, pos + 1).end()
+            if c == "[":
+                if s.startswith("]", pos):
+                    value, pos = [], pos + 1
+                else:
+                    stack.append(([], None))
+                    continue
+            elif s.startswith("}", pos):
+                value, pos = {}, pos + 1
+            else:
+                key, pos = _read_key(s, pos, memo)
+                stack.append(({}, key))
+                continue
+        else:
+            match = _NUMBER(s, pos)
+            if match is not None:
+                integer, frac, exp = match.groups()
+                try:
+                    value = float(integer + (frac or "") + (exp or "")) if frac or exp else int(integer)
+                except ValueError:  # more digits than int() converts (sys.int_info limit)
+                    raise _Malformed("has a JSON number with too many digits", pos) from None
+                pos = match.end()
+            else:
+                for word, constant in _CONSTANTS:
+                    if s.startswith(word, pos):
+                        value, pos = constant, pos + len(word)
+                        break
+                else:
+                    raise _Malformed("is not valid JSON: expecting a value", pos)
+        # Attach the value to its container; close containers as their ends arrive.
+        while True:
+            pos = _WS(s, pos).end()
+            if not stack:
+                if pos != n:
+                    raise _Malformed("is not valid JSON: extra data after the value", pos)
+                return value
+            container, open_key = stack[-1]
+            c = s[pos] if pos < n else ""
+            if isinstance(container, list):
+                container.append(value)
+                closer = "]"
+            else:
+                if open_key in container:
+                    raise _Malformed("has a duplicate key in a JSON object", pos)
+                container[cast(str, open_key)] = value
+                closer = "}"
+            if c == ",":
+                pos = _WS(s, pos + 1).end()
+                if open_key is not None:
+                    next_key, pos = _read_key(s, pos, memo)
+                    stack[-1] = (container, next_key)
+                break
+            if c == closer:
+                stack.pop()
+                value, pos = container, pos + 1
+                continue
+            raise _Malformed(f"is not valid JSON: expecting ',' or '{closer}'", pos)
+
+
+def escape_json(text: str) -> str:
+    """`text` as the inside of a JSON string literal: quotes, backslashes, control characters and lone
+    surrogates escaped; everything else as itself (UTF-8 on the wire)."""
+    if _ESCAPED.search(text) is None:
+        return text
+    return _ESCAPED.sub(lambda m: _SHORT_ESCAPES.get(m.group(), f"\\u{ord(m.group()):04x}"), text)
+
+
+def raw_offsets(text: str, literal: JsonStr) -> list[int] | None:
+    """Index into `text` where each decoded character of `literal` starts, plus its closing quote's
+    index; None when the literal has no escapes (decoded offset i is then at `literal.start + 1 + i`)."""
+    pos, stop = literal.start + 1, literal.end - 1
+    if text.find("\\", pos, stop) < 0:
+        return None
+    offsets: list[int] = []
+    while pos < stop:
+        offsets.append(pos)
+        if text[pos] != "\\":
+            pos += 1
+        elif text[pos + 1] != "u":
+            pos += 2
+        else:
+            # A \\uD8xx\\uDCxx pair decodes to one character, exactly as scanstring joins them.
+            high = int(text[pos + 2 : pos + 6], 16)
+            if 0xD800 <= high <= 0xDBFF and text.startswith("\\u", pos + 6):
+                if 0xDC00 <= int(text[pos + 8 : pos + 12], 16) <= 0xDFFF:
+                    pos += 6
+            pos += 6
+    offsets.append(stop)
+    return offsets
+
+
+def _common_prefix(a: str, b: str) -> int:
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:  # binary search on slice equality: C-speed compares, O(n log n) worst case
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def as_edits(old: str, replacement: Replacement) -> list[TextEdit]:
+    """The edits that turn `old` into `replacement`: a whole new text becomes at most one edit covering
+    what lies between the common prefix and suffix; given edits are checked to be sorted, disjoint and
+    within `old`."""
+    if isinstance(replacement, str):
+        if replacement == old:
+            return []
+        prefix = _common_prefix(old, replacement)
+        limit = min(len(old), len(replacement)) - prefix
+        suffix = _common_prefix(old[::-1][:limit], replacement[::-1][:limit])
+        return [TextEdit(prefix, len(old) - suffix, replacement[prefix : len(replacement) - suffix])]
+    edits = list(replacement)
+    previous_end = 0
+    for edit in edits:
+        if not previous_end <= edit.start <= edit.end <= len(old):
+            raise ValueError(
+                f"edit {edit.start}..{edit.end} is out of order, overlapping or outside a text of "
+                f"{len(old)} characters"
+            )
+        previous_end = edit.end
+    return edits
+
+
+def rewrite_strings(document: JsonDocument, changes: Iterable[tuple[JsonStr, Replacement]]) -> bytes:
+    """The body with each literal's decoded text changed as given; all other bytes as they were."""
+    text = document.text
+    splices: list[tuple[int, int, str]] = []
+    for literal, replacement in changes:
+        edits = as_edits(literal, replacement)
+        if not edits:
+            continue
+        offsets = raw_offsets(text, literal)
+        base = literal.start + 1
+        for edit in edits:
+            start = base + edit.start if offsets is None else offsets[edit.start]
+            end = base + edit.end if offsets is None else offsets[edit.end]
+            splices.append((start, end, escape_json(edit.replacement)))
+    if not splices:
+        return document.body
+    splices.sort(key=lambda splice: (splice[0], splice[1]))
+    pieces: list[str] = []
+    cursor = 0
+    for start, end, new in splices:
+        if start < cursor:
+            raise ValueError("two replacements overlap in the body (the same slot given twice?)")
+        pieces.append(text[cursor:start])
+        pieces.append(new)
+        cursor = end
+    pieces.append(text[cursor:])
+    return "".join(pieces).encode("utf-8")
+
+
+def rewrite_slots(body: bytes, extraction: Extraction, replacements: Mapping[int, Replacement]) -> bytes:
+    """`Codec.rewrite` for codecs whose extraction handle is `SlotLiterals`."""
+    handle = extraction.handle
+    if not isinstance(handle, SlotLiterals):
+        if not replacements:
+            return body
+        raise ValueError("rewrite needs the extraction of this codec (no JSON literals recorded)")
+    if body is not handle.document.body and body != handle.document.body:
+        raise ValueError("rewrite got a different body from the one extracted")
+    changes: list[tuple[JsonStr, Replacement]] = []
+    for index, replacement in replacements.items():
+        if not 0 <= index < len(handle.literals):
+            raise ValueError(f"no slot {index}; the extraction has {len(handle.literals)}")
+        changes.append((handle.literals[index], replacement))
+    return rewrite_strings(handle.document, changes)
+
+
+def check_slot_count(count: int, max_texts: int, direction: Direction) -> None:
+    """Refuse a body with more texts than the limit (413 for a request, 502 for an upstream answer)."""
+    if count > max_texts:
+        status = 413 if direction is Direction.INPUT else 502
+        _, code, noun = error_status(direction)
+        raise RequestError(status, f"{noun} has more than {max_texts} texts to screen", code)
+
+
+def literal_slots(literals: Sequence[JsonStr]) -> tuple[str, ...]:
+    """Plain-`str` copies of the literals' texts (slots should not carry parser bookkeeping)."""
+    return tuple(str(literal) for literal in literals)
