@@ -12,8 +12,10 @@ modes:
     raise  raises `RuntimeError` whose message carries `settings.secret` (tests check it never leaks)
     sleep  sleeps `settings.delay_s` seconds (past the policy's `detector_budget_s`), then finds nothing
 
-With `settings.when_file`, the fault applies only while that file exists (otherwise it behaves as `find`
-when a marker is set, else `ok`), so a test can break a detector in a running guard without a restart.
+With `settings.when_file`, the fault applies only while that file exists, and with `settings.fault_on`,
+only to batches where some text contains that string; otherwise the detector behaves as `find` when a
+marker is set, else `ok`. So a test can break a detector in a running guard without a restart, or break it
+for the model's answer but not for the prompt.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class FaultDetector:
         self._delay_s = float(settings.get("delay_s", 30.0))
         when_file = settings.get("when_file")
         self._when_file = str(when_file) if when_file else None
+        self._fault_on = str(settings.get("fault_on", ""))
         self.calls = 0
 
     async def load(self, resources: DetectorResources) -> None:
@@ -55,14 +58,17 @@ class FaultDetector:
     async def aclose(self) -> None:
         return None
 
-    def _active_mode(self) -> str:
+    def _active_mode(self, texts: Sequence[str]) -> str:
+        quiet = "find" if self._marker else "ok"
         if self._when_file is not None and not os.path.exists(self._when_file):
-            return "find" if self._marker else "ok"
+            return quiet
+        if self._fault_on and not any(self._fault_on in text for text in texts):
+            return quiet
         return self._mode
 
     async def detect(self, texts: Sequence[str], ctx: ScanContext) -> Sequence[Sequence[Finding]]:
         self.calls += 1
-        mode = self._active_mode()
+        mode = self._active_mode(texts)
         if mode == "raise":
             # The message carries a secret: the guard must count the failure, never echo this text.
             raise RuntimeError(f"fault detector exploded: {self._secret}")
