@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from guard.codecs.base import BodyLimits, Extraction, Replacement, Reply, TextSlot
+from guard.codecs.base import BodyLimits, Extraction, Replacement, Reply, StreamReader, TextSlot
 from guard.codecs.jsonscan import JsonStr, SlotLiterals, check_slot_count, parse_json, rewrite_slots
 from guard.codecs.openai_common import dumps
 from guard.errors import ConfigError
@@ -137,5 +137,5 @@ class JsonPathCodec:
     def refuse_output(self, body: bytes, extraction: Extraction, refusal_text: str) -> bytes:
         return rewrite_slots(body, extraction, {slot.index: refusal_text for slot in extraction.slots})
 
-    def stream_reader(self) -> None:
+    def stream_reader(self) -> StreamReader | None:
         return None

@@ -100,10 +100,9 @@ class OpenAIStreamReader(ABC):
             return [Passthrough(event.raw, barrier=True)]
         self._remember(payload)
         choices = payload.get("choices")
-        if choices is None:
-            choices = []
         if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
-            return [Passthrough(event.raw, barrier=True)]  # not a shape we know: let nothing overtake it
+            # Not a chunk (an error event, an unknown shape): let nothing overtake it.
+            return [Passthrough(event.raw, barrier=True)]
         deltas: list[StreamPiece] = []
         for choice in choices:
             index = _index(choice)

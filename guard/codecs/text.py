@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from guard.codecs.base import BodyLimits, Extraction, Replacement, Reply, TextSlot
+from guard.codecs.base import BodyLimits, Extraction, Replacement, Reply, StreamReader, TextSlot
 from guard.codecs.jsonscan import as_edits, error_status
 from guard.errors import RequestError
 from guard.types import Decision, Direction
@@ -53,5 +53,5 @@ class TextCodec:
     def refuse_output(self, body: bytes, extraction: Extraction, refusal_text: str) -> bytes:
         return refusal_text.encode("utf-8")
 
-    def stream_reader(self) -> None:
+    def stream_reader(self) -> StreamReader | None:
         return None
