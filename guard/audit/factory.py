@@ -1,0 +1,27 @@
+"""`open_audit_sink(spec, key)`: the audit sink `guard serve --audit SPEC` names.
+
+`SPEC` is a file path (JSONL, rotated at 64 MiB) or a `postgresql://` DSN (the shared table). The sink is
+opened (its chain continued) before it is returned; failures are `AuditError` and stop the start-up.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from guard.audit.base import ReviewAuditSink
+from guard.audit.jsonl import DEFAULT_MAX_BYTES, JsonlAuditSink
+from guard.audit.postgres import PostgresAuditSink
+
+
+def is_postgres(spec: str) -> bool:
+    return spec.startswith(("postgresql://", "postgres://"))
+
+
+async def open_audit_sink(spec: str, key: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> ReviewAuditSink:
+    sink: JsonlAuditSink | PostgresAuditSink
+    if is_postgres(spec):
+        sink = PostgresAuditSink(spec, key)
+    else:
+        sink = JsonlAuditSink(Path(spec), key, max_bytes=max_bytes)
+    await sink.open()
+    return sink

@@ -1,0 +1,146 @@
+"""`JsonlAuditSink`: the default audit sink, one canonical JSON record per line, hash-chained.
+
+Files: the active log is `PATH`; when it reaches `max_bytes` it is renamed `PATH.000001`, `PATH.000002`,
+... and a new `PATH` continues the same chain (its first record's `prev` is the last hash of the rotated
+file, and `seq` keeps counting), so `guard audit verify PATH.0* PATH` checks every link across files.
+
+On start the sink reads the last record (of `PATH`, else of the newest rotated file) and continues its
+chain; an unreadable or self-inconsistent last record is an `AuditError`: the guard refuses to start
+rather than begin a second chain. Each append is written, flushed and fsynced on one worker thread before
+`append` returns, so an answered request is a recorded one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import IO
+
+from guard.audit.base import DecisionEvent, ReviewActionEvent
+from guard.audit.records import GENESIS, canonical, decision_body, record_hash, review_action_body, seal
+from guard.errors import AuditError
+
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+_TAIL_BYTES = 1 << 20  # a record is far smaller than this
+
+
+def rotated_files(path: Path) -> list[Path]:
+    """Rotated files of `path`, oldest first."""
+    found = [p for p in path.parent.glob(path.name + ".*") if p.suffix[1:].isdigit()]
+    return sorted(found, key=lambda p: int(p.suffix[1:]))
+
+
+def _last_record(path: Path) -> dict[str, object] | None:
+    with path.open("rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - _TAIL_BYTES))
+        lines = f.read().splitlines()
+    if not lines:
+        return None
+    last = lines[-1]
+    try:
+        record = json.loads(last)
+    except ValueError:
+        raise AuditError(
+            f"{path}: the last audit record is not valid JSON (torn write or edit); "
+            f"run `guard audit verify {path}` and move the file aside"
+        ) from None
+    if not isinstance(record, dict) or record.get("hash") != record_hash(record):
+        raise AuditError(
+            f"{path}: the last audit record's hash does not match its content; run `guard audit verify {path}`"
+        )
+    return record
+
+
+class JsonlAuditSink:
+    """Appends to a JSONL file. Owns the file handle and its single writer thread."""
+
+    def __init__(self, path: Path, key: bytes, max_bytes: int = DEFAULT_MAX_BYTES, fsync: bool = True) -> None:
+        self._path = path
+        self._key = key
+        self._max_bytes = max_bytes
+        self._fsync = fsync
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-jsonl")
+        self._file: IO[bytes] | None = None
+        self._seq = 0
+        self._prev = GENESIS
+        self._lock = asyncio.Lock()
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def _open_sync(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        last: dict[str, object] | None = None
+        if self._path.exists():
+            last = _last_record(self._path)
+        if last is None:
+            rotated = rotated_files(self._path)
+            if rotated:
+                last = _last_record(rotated[-1])
+        if last is not None:
+            self._seq = int(str(last["seq"])) + 1
+            self._prev = str(last["hash"])
+        self._file = self._path.open("ab")
+
+    async def open(self) -> None:
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._open_sync)
+        except OSError as exc:
+            raise AuditError(f"{self._path}: cannot open audit log: {type(exc).__name__}") from None
+
+    def _write_sync(self, line: bytes) -> None:
+        if self._file is None:
+            raise AuditError("audit log is closed")
+        self._file.write(line)
+        self._file.flush()
+        if self._fsync:
+            os.fsync(self._file.fileno())
+        if self._file.tell() >= self._max_bytes:
+            self._rotate_sync()
+
+    def _rotate_sync(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        rotated = rotated_files(self._path)
+        number = int(rotated[-1].suffix[1:]) + 1 if rotated else 1
+        os.rename(self._path, self._path.with_name(f"{self._path.name}.{number:06d}"))
+        self._file = self._path.open("ab")
+        if self._fsync:  # make the rename durable before records land in the new file
+            directory = os.open(self._path.parent, os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+
+    async def _append(self, body: dict[str, object]) -> None:
+        async with self._lock:
+            record = seal(body, self._seq, self._prev)
+            line = (canonical(record) + "\n").encode("ascii")
+            try:
+                await asyncio.get_running_loop().run_in_executor(self._executor, self._write_sync, line)
+            except OSError as exc:
+                raise AuditError(f"{self._path}: audit write failed: {type(exc).__name__}") from None
+            self._seq += 1
+            self._prev = str(record["hash"])
+
+    async def append(self, event: DecisionEvent) -> None:
+        await self._append(decision_body(event, self._key))
+
+    async def append_review_action(self, event: ReviewActionEvent) -> None:
+        await self._append(review_action_body(event))
+
+    async def aclose(self) -> None:
+        async with self._lock:
+            def close() -> None:
+                if self._file is not None:
+                    self._file.close()
+                    self._file = None
+
+            await asyncio.get_running_loop().run_in_executor(self._executor, close)
+        self._executor.shutdown(wait=True)

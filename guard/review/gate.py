@@ -1,0 +1,187 @@
+"""`StoreReviewGate`: the `ReviewGate` the pipeline calls. Enqueue, wait for a decision, or time out.
+
+The holding replica polls its item in the store (every `poll_interval_s`) and is woken at once when the
+decision arrives through this process's API (`DecisionBus`), so a decision made on another replica reaches
+the held caller within one poll interval. A sweeper expires items whose holder is gone (a restart, a
+caller that hung up, a deferred item) so the timeout action applies to them too.
+
+Fail closed: a store failure, a lost item or a shutdown while holding returns `ReviewOutcome.ERROR`, which
+the pipeline answers with 503, never with an allow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from guard.errors import ReviewError
+from guard.metrics import GuardMetrics
+from guard.review.base import HoldRequest, HoldResult, ReviewOutcome
+from guard.review.items import ForwardRequest, ItemStatus, NewItem, ReviewItem, findings_for
+from guard.review.notify import ReviewNotifier
+from guard.review.store import ReviewStore
+from guard.types import Action
+
+log = logging.getLogger(__name__)
+
+
+class DecisionBus:
+    """In-process wake-ups: the API tells the gate that an item it may be holding was decided."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, asyncio.Event] = {}
+
+    def register(self, item_id: str) -> asyncio.Event:
+        return self._events.setdefault(item_id, asyncio.Event())
+
+    def unregister(self, item_id: str) -> None:
+        self._events.pop(item_id, None)
+
+    def notify(self, item_id: str) -> None:
+        event = self._events.get(item_id)
+        if event is not None:
+            event.set()
+
+    def notify_all(self) -> None:
+        for event in self._events.values():
+            event.set()
+
+
+def result_of(item: ReviewItem) -> HoldResult:
+    outcome = item.status.outcome
+    if outcome is None:
+        return HoldResult(ReviewOutcome.ERROR, item.id)
+    return HoldResult(
+        outcome=outcome, review_id=item.id, edited_texts=item.edited_texts, reviewer=item.reviewer,
+        note=item.note,
+    )
+
+
+class StoreReviewGate:
+    """Holds messages in a `ReviewStore`. Owns the sweeper task; lends the store from the factory."""
+
+    def __init__(
+        self, store: ReviewStore, metrics: GuardMetrics, bus: DecisionBus,
+        notifier: ReviewNotifier | None = None, poll_interval_s: float = 0.25,
+        sweep_interval_s: float = 1.0, clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._metrics = metrics
+        self._bus = bus
+        self._notifier = notifier
+        self._poll_interval_s = poll_interval_s
+        self._sweep_interval_s = sweep_interval_s
+        self._clock = clock
+        self._closing = False
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.refresh_queue()
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="review-sweeper")
+
+    async def hold(self, request: HoldRequest) -> HoldResult:
+        settings = request.decision.review
+        if settings is None or self._closing:
+            return HoldResult(ReviewOutcome.ERROR, "")
+        now = self._clock()
+        item = NewItem(
+            request_id=request.request_id, direction=request.direction, route=request.route,
+            tier=request.tier, policy_version=request.decision.policy_version, texts=request.texts,
+            findings=findings_for(request), created_at=now, deadline=now + settings.timeout_s,
+            on_timeout=settings.on_timeout, deferred=settings.deferred,
+            forward=ForwardRequest(request.method, request.path, request.body, request.headers),
+        )
+        try:
+            await self._store.enqueue(item)
+        except ReviewError as exc:
+            log.error("review enqueue failed", extra={"error_type": type(exc).__name__})
+            return HoldResult(ReviewOutcome.ERROR, "")
+        log.info("review item enqueued", extra={"item_id": item.id, "tier": item.tier, "route": item.route})
+        if self._notifier is not None:
+            self._notifier.submit(item)
+        await self.refresh_queue()
+        if settings.deferred:
+            return HoldResult(ReviewOutcome.DEFERRED, item.id)
+        return await self._wait(item)
+
+    async def _wait(self, item: NewItem) -> HoldResult:
+        event = self._bus.register(item.id)
+        try:
+            while True:
+                if self._closing:
+                    return HoldResult(ReviewOutcome.ERROR, item.id)
+                try:
+                    current = await self._store.get(item.id)
+                    if current.status is not ItemStatus.PENDING:
+                        return result_of(current)
+                    if self._clock() >= item.deadline:
+                        current, changed = await self._store.expire(item.id, self._clock())
+                        if changed:
+                            self._metrics.observe_review_outcome("timeout", self._clock() - item.created_at)
+                        await self.refresh_queue()
+                        return result_of(current)
+                except ReviewError as exc:
+                    log.error("review wait failed", extra={"item_id": item.id, "error_type": type(exc).__name__})
+                    return HoldResult(ReviewOutcome.ERROR, item.id)
+                wait_s = max(0.0, min(self._poll_interval_s, item.deadline - self._clock()))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), wait_s)
+                event.clear()
+        finally:
+            self._bus.unregister(item.id)
+
+    def wake(self, item_id: str) -> None:
+        """A decision for `item_id` was just stored by this process: stop waiting for the next poll."""
+        self._bus.notify(item_id)
+
+    async def refresh_queue(self) -> None:
+        try:
+            stats = await self._store.stats()
+        except ReviewError as exc:
+            log.warning("review queue stats failed", extra={"error_type": type(exc).__name__})
+            return
+        age = 0.0 if stats.oldest_created_at is None else max(0.0, self._clock() - stats.oldest_created_at)
+        self._metrics.set_review_queue(stats.pending, age)
+
+    async def sweep(self) -> list[ReviewItem]:
+        """Expire every pending item past its deadline (the timeout action then applies to it)."""
+        now = self._clock()
+        expired = await self._store.expire_due(now)
+        for item in expired:
+            self._metrics.observe_review_outcome("timeout", now - item.item.created_at)
+            self._bus.notify(item.id)
+            log.info("review item timed out", extra={"item_id": item.id, "action": item.item.on_timeout.value})
+        await self.refresh_queue()
+        return expired
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._sweep_interval_s)
+            try:
+                await self.sweep()
+            except ReviewError as exc:
+                log.error("review sweep failed", extra={"error_type": type(exc).__name__})
+
+    async def aclose(self) -> None:
+        """Stop holding: every waiting caller gets ERROR (answered 503); pending items stay pending."""
+        self._closing = True
+        self._bus.notify_all()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        if self._notifier is not None:
+            await self._notifier.aclose()
+
+
+def timeout_action(result: HoldResult, on_timeout: Action) -> Action:
+    """What the pipeline enforces for a hold result: allow on approve/edit, block on deny/error."""
+    if result.outcome in (ReviewOutcome.APPROVE, ReviewOutcome.EDIT):
+        return Action.ALLOW
+    if result.outcome is ReviewOutcome.TIMEOUT:
+        return on_timeout
+    return Action.BLOCK

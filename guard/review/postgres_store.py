@@ -1,0 +1,168 @@
+"""`PostgresReviewStore`: one review queue shared by several guard replicas.
+
+Any replica may enqueue, any may decide: a decision is one `UPDATE ... WHERE status = 'pending'
+RETURNING`, so PostgreSQL makes it exactly-once across replicas. The holding replica learns of a decision
+by polling its item (see `guard.review.gate`), so no replica needs to know the others.
+
+One connection per store, used under a lock: review traffic is a few statements per held request, and a
+broken connection is reopened on the next call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import psycopg
+
+from guard.errors import AlreadyDecidedError, ReviewError
+from guard.review.items import ItemStatus, NewItem, QueueStats, ReviewerOutcome, ReviewItem
+from guard.review.store import COLUMNS, ItemNotFoundError, edited_json, item_row, row_item
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS guard_review_items (
+    id TEXT PRIMARY KEY, request_id TEXT NOT NULL, direction TEXT NOT NULL, route TEXT NOT NULL,
+    tier TEXT NOT NULL, policy_version TEXT NOT NULL, texts TEXT NOT NULL, findings TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL, deadline DOUBLE PRECISION NOT NULL, on_timeout TEXT NOT NULL,
+    deferred INTEGER NOT NULL, forward TEXT NOT NULL, status TEXT NOT NULL, reviewer TEXT NOT NULL,
+    note TEXT NOT NULL, edited_texts TEXT, decided_at DOUBLE PRECISION
+);
+CREATE INDEX IF NOT EXISTS guard_review_items_status_created ON guard_review_items (status, created_at);
+"""
+_COLS = ", ".join(COLUMNS)
+_SELECT = f"SELECT {_COLS} FROM guard_review_items"
+_CONNECT_TIMEOUT_S = 10
+_SCHEMA_LOCK = 0x67756172  # advisory lock id ("guar"): replicas starting together create the table once
+
+
+def redact_dsn(dsn: str) -> str:
+    """The DSN without its password, for error messages."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.Error:
+        return "postgresql://(unparseable DSN)"
+    return f"postgresql://{info.get('user', '')}@{info.get('host', '')}:{info.get('port', '')}/{info.get('dbname', '')}"
+
+
+class PostgresReviewStore:
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
+        self._lock = asyncio.Lock()
+
+    async def _connection(self) -> psycopg.AsyncConnection[tuple[object, ...]]:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = await psycopg.AsyncConnection.connect(
+                self._dsn, autocommit=True, connect_timeout=_CONNECT_TIMEOUT_S
+            )
+        return self._conn
+
+    async def _run(self, fn: Callable[[psycopg.AsyncConnection[tuple[object, ...]]], Awaitable[T]]) -> T:
+        async with self._lock:
+            try:
+                return await fn(await self._connection())
+            except psycopg.Error as exc:
+                # psycopg messages may echo parameters in DETAIL lines: keep only the class and SQLSTATE.
+                raise ReviewError(
+                    f"review store (postgresql {redact_dsn(self._dsn)}) failed: "
+                    f"{type(exc).__name__} sqlstate={exc.sqlstate}"
+                ) from None
+
+    async def open(self) -> None:
+        async def create(conn: psycopg.AsyncConnection[tuple[object, ...]]) -> None:
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                await conn.execute(_SCHEMA)
+
+        await self._run(create)
+
+    async def enqueue(self, item: NewItem) -> ReviewItem:
+        row = item_row(item)
+
+        async def insert(conn: psycopg.AsyncConnection[tuple[object, ...]]) -> None:
+            await conn.execute(
+                f"INSERT INTO guard_review_items ({_COLS}) VALUES ({', '.join(['%s'] * len(COLUMNS))})", row
+            )
+
+        await self._run(insert)
+        return ReviewItem(item=item)
+
+    async def _fetch_one(self, sql: str, params: tuple[object, ...]) -> tuple[object, ...] | None:
+        async def fetch(conn: psycopg.AsyncConnection[tuple[object, ...]]) -> tuple[object, ...] | None:
+            cur = await conn.execute(sql, params)
+            return await cur.fetchone()
+
+        return await self._run(fetch)
+
+    async def get(self, item_id: str) -> ReviewItem:
+        row = await self._fetch_one(f"{_SELECT} WHERE id = %s", (item_id,))
+        if row is None:
+            raise ItemNotFoundError("no review item with this id")
+        return row_item(row)
+
+    async def list_items(self, status: ItemStatus | None, limit: int) -> list[ReviewItem]:
+        async def fetch(conn: psycopg.AsyncConnection[tuple[object, ...]]) -> list[tuple[object, ...]]:
+            if status is None:
+                cur = await conn.execute(f"{_SELECT} ORDER BY created_at, id LIMIT %s", (limit,))
+            else:
+                cur = await conn.execute(
+                    f"{_SELECT} WHERE status = %s ORDER BY created_at, id LIMIT %s", (status.value, limit)
+                )
+            return await cur.fetchall()
+
+        return [row_item(r) for r in await self._run(fetch)]
+
+    async def _transition(
+        self, item_id: str, status: ItemStatus, reviewer: str, note: str, edited: str | None, now: float
+    ) -> tuple[ReviewItem, bool]:
+        row = await self._fetch_one(
+            "UPDATE guard_review_items SET status = %s, reviewer = %s, note = %s, edited_texts = %s,"
+            f" decided_at = %s WHERE id = %s AND status = 'pending' RETURNING {_COLS}",
+            (status.value, reviewer, note, edited, now, item_id),
+        )
+        if row is not None:
+            return row_item(row), True
+        return await self.get(item_id), False
+
+    async def decide(
+        self, item_id: str, outcome: ReviewerOutcome, reviewer: str, note: str,
+        edited_texts: dict[int, str] | None, now: float,
+    ) -> ReviewItem:
+        item, changed = await self._transition(
+            item_id, outcome.status, reviewer, note, edited_json(edited_texts), now
+        )
+        if not changed:
+            raise AlreadyDecidedError(f"review item was already {item.status.value}")
+        return item
+
+    async def expire(self, item_id: str, now: float) -> tuple[ReviewItem, bool]:
+        return await self._transition(item_id, ItemStatus.TIMED_OUT, "", "", None, now)
+
+    async def expire_due(self, now: float) -> list[ReviewItem]:
+        async def sweep(conn: psycopg.AsyncConnection[tuple[object, ...]]) -> list[tuple[object, ...]]:
+            cur = await conn.execute(
+                "UPDATE guard_review_items SET status = 'timed_out', decided_at = %s"
+                f" WHERE status = 'pending' AND deadline <= %s RETURNING {_COLS}",
+                (now, now),
+            )
+            return await cur.fetchall()
+
+        return [row_item(r) for r in await self._run(sweep)]
+
+    async def stats(self) -> QueueStats:
+        row = await self._fetch_one(
+            "SELECT COUNT(*), MIN(created_at) FROM guard_review_items WHERE status = 'pending'", ()
+        )
+        if row is None:
+            return QueueStats(0, None)
+        pending, oldest = row
+        return QueueStats(pending=int(str(pending)), oldest_created_at=None if oldest is None else float(str(oldest)))
+
+    async def aclose(self) -> None:
+        async with self._lock:
+            if self._conn is not None:
+                await self._conn.close()
+                self._conn = None
