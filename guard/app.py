@@ -1,0 +1,108 @@
+"""`create_app(settings)`: every part of `guard serve` wired in one place, and nothing at import time.
+
+    policy file ─► PolicyHolder ─(on_change)─► GuardRuntime (detectors, codecs, screener)
+                                                    │
+    caller ─► GuardASGI (proxy port) ─► Pipeline ─► AiohttpUpstream ─► model endpoint
+    operator ─► admin app (admin port): /healthz /readyz /metrics + extra routes
+
+`create_app` only validates and constructs (the policy file is read, so a bad file stops the start-up);
+`GuardApp.startup()` opens the upstream pool and loads the detectors; `shutdown()` releases them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
+
+from guard.audit.base import AuditSink
+from guard.metrics import GuardMetrics
+from guard.policy.holder import PolicyHolder
+from guard.policy.load import default_policy_path
+from guard.proxy.admin import create_admin_app
+from guard.proxy.asgi import GuardASGI
+from guard.proxy.pipeline import Pipeline
+from guard.proxy.runtime import GuardRuntime
+from guard.proxy.screening_step import Stepper
+from guard.proxy.upstream import AiohttpUpstream, Upstream, UpstreamTimeouts
+from guard.review.base import ReviewGate
+from guard.settings import GuardSettings
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("guard")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
+
+
+@dataclass
+class GuardApp:
+    """The wired guard: `proxy` and `admin` are ASGI apps for two servers on one loop."""
+
+    settings: GuardSettings
+    registry: CollectorRegistry
+    metrics: GuardMetrics
+    holder: PolicyHolder
+    runtime: GuardRuntime
+    upstream: Upstream
+    proxy: GuardASGI
+    admin: Starlette
+
+    def is_ready(self) -> bool:
+        return self.runtime.ready and not self.proxy.draining
+
+    async def startup(self, watch_policy: bool = True) -> None:
+        """Open the upstream pool, load and warm every detector, start watching the policy file."""
+        await self.upstream.start()
+        await self.runtime.start()
+        if watch_policy:
+            self.holder.start_watching()
+
+    async def shutdown(self) -> None:
+        await self.holder.aclose()
+        await self.upstream.aclose()
+        await self.runtime.aclose()
+
+
+def create_app(
+    settings: GuardSettings,
+    *,
+    review_gate: ReviewGate | None = None,
+    audit_sink: AuditSink | None = None,
+    admin_routes: Sequence[BaseRoute] = (),
+    upstream: Upstream | None = None,
+) -> GuardApp:
+    """Build the guard for `settings`. Raises `ConfigError` for a bad policy file. The review gate, audit
+    sink and admin routes are opened by their rooms and passed in; the guard closes none of them."""
+    registry = CollectorRegistry(auto_describe=True)
+    metrics = GuardMetrics(registry, _version())
+    holder = PolicyHolder.open(settings.policy_path or default_policy_path(), metrics)
+    runtime = GuardRuntime(
+        holder.policy,
+        metrics,
+        executor_threads=settings.executor_threads,
+        torch_threads=settings.torch_threads,
+        cache_size=settings.cache_size,
+    )
+    holder.on_change(runtime.apply)
+    if upstream is None:
+        upstream = AiohttpUpstream(
+            str(settings.upstream_url),
+            UpstreamTimeouts(
+                connect_s=settings.upstream_connect_timeout_s,
+                read_s=settings.upstream_read_timeout_s,
+                write_s=settings.upstream_write_timeout_s,
+                pool_s=settings.upstream_pool_timeout_s,
+            ),
+            settings.upstream_max_connections,
+        )
+    stepper = Stepper(runtime.screener, metrics, review_gate, audit_sink)
+    proxy = GuardASGI(Pipeline(runtime, upstream, stepper, metrics), metrics)
+    admin = create_admin_app(registry, lambda: runtime.ready and not proxy.draining, admin_routes)
+    return GuardApp(settings, registry, metrics, holder, runtime, upstream, proxy, admin)

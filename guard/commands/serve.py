@@ -1,0 +1,222 @@
+"""`guard serve`: the reverse proxy and its admin app, two uvicorn servers on one event loop.
+
+    guard serve --upstream http://model:8000 [--policy FILE] [--host H] [--port 8080] [--admin-port 8081]
+    guard serve --demo          # an in-process echo model as the upstream, to try the guard at once
+
+SIGTERM or SIGINT drains: the proxy stops accepting connections, requests arriving on open connections get
+503, `/readyz` turns 503, and requests in flight finish within `--drain-timeout`; then both servers stop.
+SIGHUP reloads the policy (a bad file keeps the running one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.util
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+from pydantic import ValidationError
+from starlette.types import ASGIApp
+
+from guard.app import create_app
+from guard.errors import ConfigError
+from guard.logging_setup import LEVELS, configure_logging
+from guard.settings import GuardSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """Where the servers listen once started (ports resolved when 0 was asked for)."""
+
+    proxy_port: int
+    admin_port: int
+    upstream_url: str
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signals to `serve_guard` and says when it is listening."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.listening = asyncio.Event()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+    async def startup(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
+        await super().startup(sockets)  # type: ignore[arg-type]
+        self.listening.set()
+
+    def port(self) -> int:
+        return int(self.servers[0].sockets[0].getsockname()[1])
+
+    def stop_accepting(self) -> None:
+        for server in self.servers:
+            server.close()
+
+
+def _http_impl() -> str:
+    # httptools parses faster than h11 (benchmarks/bench_proxy.py); h11 is the portable fallback.
+    return "httptools" if importlib.util.find_spec("httptools") else "h11"
+
+
+def server_config(app: ASGIApp, host: str, port: int, graceful_s: float) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=_http_impl(),
+        loop="none",
+        lifespan="off",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        date_header=False,
+        timeout_graceful_shutdown=max(1, int(graceful_s)),
+    )
+
+
+async def _start(server: _Server) -> asyncio.Task[None]:
+    task = asyncio.get_running_loop().create_task(server.serve())
+    listening = asyncio.ensure_future(server.listening.wait())
+    await asyncio.wait({task, listening}, return_when=asyncio.FIRST_COMPLETED)
+    if not server.listening.is_set():
+        listening.cancel()
+        # uvicorn logs the bind error and exits the task; surface it as a config problem.
+        with contextlib.suppress(BaseException):
+            await task
+        raise ConfigError(f"cannot listen on {server.config.host}:{server.config.port}")
+    return task
+
+
+async def serve_guard(
+    settings: GuardSettings | None,
+    *,
+    demo: bool = False,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[Bound], None] | None = None,
+    base_settings: dict[str, object] | None = None,
+) -> int:
+    """Run until `stop` is set (or SIGTERM/SIGINT in the main thread), then drain and shut down.
+
+    With `demo`, the echo model starts first on a free loopback port and `base_settings` (settings
+    fields without `upstream_url`) are completed with its URL."""
+    loop = asyncio.get_running_loop()
+    stop = stop or asyncio.Event()
+    in_main = threading.current_thread() is threading.main_thread()
+    tasks: list[asyncio.Task[None]] = []
+    demo_server: _Server | None = None
+    if demo:
+        from guard.demo import create_demo_app
+
+        demo_server = _Server(server_config(create_demo_app(), "127.0.0.1", 0, 1.0))
+        tasks.append(await _start(demo_server))
+        settings = GuardSettings(**{**(base_settings or {}), "upstream_url": f"http://127.0.0.1:{demo_server.port()}"})
+    if settings is None:
+        raise ConfigError("serve_guard needs settings or demo=True")
+    app = create_app(settings)
+    proxy_server = _Server(server_config(app.proxy, settings.host, settings.port, settings.drain_timeout_s))
+    admin_server = _Server(server_config(app.admin, settings.admin_host, settings.admin_port, 1.0))
+    if in_main:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        app.holder.install_sighup(loop)
+    try:
+        tasks.append(await _start(admin_server))
+        tasks.append(await _start(proxy_server))
+        await app.startup()
+        bound = Bound(proxy_server.port(), admin_server.port(), str(settings.upstream_url))
+        log.info("guard ready", extra={"host": settings.host, "port": bound.proxy_port, "admin_port": bound.admin_port})
+        if on_ready is not None:
+            on_ready(bound)
+        await stop.wait()
+        log.info("draining", extra={"signal": "stop", "count": app.proxy.in_flight})
+        app.proxy.start_draining()
+        proxy_server.stop_accepting()
+        await app.proxy.wait_idle(settings.drain_timeout_s)
+    finally:
+        for server in (proxy_server, admin_server, demo_server):
+            if server is not None:
+                server.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await app.shutdown()
+        if in_main:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+    return 0
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--upstream", help="base URL of the model endpoint, e.g. http://127.0.0.1:8000")
+    parser.add_argument("--policy", type=Path, help="policy file (default: the shipped policies/default.yaml)")
+    parser.add_argument("--host", default="127.0.0.1", help="proxy listen address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="proxy port (default 8080)")
+    parser.add_argument("--admin-host", default="127.0.0.1", help="admin listen address (default 127.0.0.1)")
+    parser.add_argument("--admin-port", type=int, default=8081, help="admin port: health, metrics (default 8081)")
+    parser.add_argument("--demo", action="store_true", help="start an in-process echo model as the upstream")
+    parser.add_argument("--drain-timeout", type=float, default=30.0, help="seconds to finish in-flight requests")
+    parser.add_argument("--max-connections", type=int, default=256, help="upstream connection pool size")
+    parser.add_argument("--executor-threads", type=int, help="detector inference threads")
+    parser.add_argument("--audit-path", type=Path, help="audit log file (carried for the audit sink)")
+    parser.add_argument("--review-store", help="review store URL (carried for the review gate)")
+    parser.add_argument("--tokens-file", type=Path, help="reviewer tokens file (carried for the review API)")
+    parser.add_argument("--log-level", choices=LEVELS, default="info")
+
+
+def _settings_fields(args: argparse.Namespace) -> dict[str, object]:
+    fields: dict[str, object] = {
+        "host": args.host,
+        "port": args.port,
+        "admin_host": args.admin_host,
+        "admin_port": args.admin_port,
+        "policy_path": args.policy,
+        "drain_timeout_s": args.drain_timeout,
+        "upstream_max_connections": args.max_connections,
+        "audit_path": args.audit_path,
+        "review_store_url": args.review_store,
+        "tokens_file": args.tokens_file,
+    }
+    if args.executor_threads is not None:
+        fields["executor_threads"] = args.executor_threads
+    return fields
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+    if importlib.util.find_spec("uvloop"):
+        import uvloop
+
+        return uvloop.new_event_loop
+    return asyncio.new_event_loop
+
+
+def run(args: argparse.Namespace) -> int:
+    configure_logging(args.log_level)
+    if args.demo == bool(args.upstream):
+        print("guard serve: give exactly one of --upstream URL or --demo", file=sys.stderr)
+        return 2
+    fields = _settings_fields(args)
+    try:
+        settings = None if args.demo else GuardSettings(**{**fields, "upstream_url": args.upstream})
+        if args.demo:
+            GuardSettings(**{**fields, "upstream_url": "http://127.0.0.1:1"})  # validate the rest up front
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            return runner.run(serve_guard(settings, demo=args.demo, base_settings=fields))
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"])
+            print(f"guard serve: {where}: {error['msg']}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(f"guard serve: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,189 @@
+"""The screen → decide → act flow for one HTTP exchange, shared by `guard serve` and `GuardMiddleware`.
+
+    match route ─ unknown: policy `unknown_routes` (pass unscreened, or 404)
+    read body (bounded) → codec.extract → screen → decide → act (redact | block | review | forward)
+    upstream → output: non-streamed: extract → screen → decide → rewrite or refuse_output
+                       streamed (SSE): hold-back windows (`guard.proxy.streaming`)
+    every decision → audit + metrics; responses carry x-guard-decision and x-guard-request-id
+
+Fast path: when a tier has no detectors for a direction, that direction's body is never parsed, and an
+unscreened response is relayed as the upstream sent it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+
+from starlette.types import Receive, Scope, Send
+
+from guard.codecs.base import Codec, Extraction
+from guard.errors import RequestError, UpstreamError, UpstreamTimeoutError
+from guard.metrics import GuardMetrics, RejectReason, status_class
+from guard.policy.tiers import match_route, resolve_tier
+from guard.proxy import errors
+from guard.proxy.asgi_io import ClientDisconnectedError, forward_path, read_body, send_reply
+from guard.proxy.headers import RawHeaders, header_value, media_type, request_headers_for_upstream, request_id_from
+from guard.proxy.output import OutputRelay
+from guard.proxy.runtime import ActivePolicy, GuardRuntime
+from guard.proxy.screening_step import AuditWriteError, Resolution, StepContext, Stepper
+from guard.proxy.upstream import Upstream, UpstreamResponse
+from guard.types import Direction, Verdict
+
+log = logging.getLogger(__name__)
+
+_JSON_CODECS = frozenset({"openai_chat", "openai_completions", "json"})
+_DECISION = b"x-guard-decision"
+_REQUEST_ID = b"x-guard-request-id"
+_VERDICT_BYTES = {v: v.value.encode() for v in Verdict}
+_JSON = [(b"content-type", b"application/json")]
+
+
+def reject_reason(exc: RequestError) -> str:
+    """A bounded metric label for a refused body. Codecs raise with a generic code, so the status and the
+    (text-free) message tell the kinds apart."""
+    if exc.status == 413:
+        return RejectReason.BODY_TOO_LARGE
+    if exc.status == 415:
+        return RejectReason.UNSUPPORTED_MEDIA_TYPE
+    if exc.code in RejectReason.ALL:
+        return exc.code
+    message = exc.message.lower()
+    if "utf-8" in message:
+        return RejectReason.INVALID_UTF8
+    if "deep" in message or "depth" in message or "nest" in message:
+        return RejectReason.TOO_DEEP
+    if "not valid json" in message or "duplicate" in message:
+        return RejectReason.MALFORMED_JSON
+    return RejectReason.WRONG_SHAPE
+
+
+class Pipeline:
+    """One request at a time, many concurrently; no per-request state outside `handle`'s frame."""
+
+    def __init__(self, runtime: GuardRuntime, upstream: Upstream, stepper: Stepper, metrics: GuardMetrics) -> None:
+        self._runtime = runtime
+        self._upstream = upstream
+        self._stepper = stepper
+        self._metrics = metrics
+        self._output = OutputRelay(stepper, metrics)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        headers: RawHeaders = scope["headers"]
+        request_id = request_id_from(headers)
+        id_header = (_REQUEST_ID, request_id.encode())
+        active = await self._runtime.ensure_active()
+        policy = active.policy
+        path, match_path = forward_path(scope)
+        query = scope.get("query_string", b"").decode("latin-1")
+        method: str = scope["method"]
+        route = match_route(policy, match_path)
+        try:
+            if route is None:
+                if policy.unknown_routes == "block":
+                    self._metrics.observe_rejected(RejectReason.UNKNOWN_ROUTE)
+                    await send_reply(send, 404, errors.UNKNOWN_ROUTE.body, [*_JSON, id_header])
+                    return
+                body = await read_body(receive, policy.limits.max_body_bytes, header_value(headers, b"content-length"))
+                response = await self._call_upstream(method, path, query, request_headers_for_upstream(headers), body, scope)
+                await self._output.relay(response, send, [id_header], receive)
+                return
+
+            peer = scope.get("client")
+            # Header names are only decoded when the policy reads a tier header at all.
+            header_map = (
+                {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in headers} if policy.tier_header else {}
+            )
+            tier = resolve_tier(policy, route, header_map, peer[0] if peer else None)
+            in_ctx = StepContext(request_id, route.name, tier, Direction.INPUT, method, path)
+            codec = active.codecs[route.name]
+            body = await read_body(receive, policy.limits.max_body_bytes, header_value(headers, b"content-length"))
+            out_headers = request_headers_for_upstream(headers)
+            screen_output = bool(active.detectors_for(tier, Direction.OUTPUT))
+            if screen_output:
+                # The guard must read what it screens: ask for an unencoded answer.
+                out_headers = [(k, v) for k, v in out_headers if k.lower() != b"accept-encoding"]
+                out_headers.append((b"accept-encoding", b"identity"))
+
+            if active.detectors_for(tier, Direction.INPUT):
+                resolution, extraction = await self._screen_input(
+                    active, codec, route.codec.kind, headers, body, in_ctx
+                )
+                if not resolution.forward:
+                    await self._refuse_input(send, codec, resolution, id_header)
+                    return
+                if resolution.replacements:
+                    body = codec.rewrite(
+                        body, extraction, {extraction.slots[i].index: t for i, t in resolution.replacements.items()}
+                    )
+                in_verdict = resolution.verdict
+            else:
+                decision = active.allow[(tier, Direction.INPUT)]
+                await self._stepper.audit(active, (), in_ctx, decision)
+                self._metrics.observe_decision(Direction.INPUT, route.name, Verdict.ALLOW, None)
+                in_verdict = Verdict.ALLOW
+
+            before_upstream = time.perf_counter()
+            self._metrics.observe_overhead(Direction.INPUT, before_upstream - started)
+            response = await self._call_upstream(method, path, query, out_headers, body, scope)
+            out_ctx = StepContext(request_id, route.name, tier, Direction.OUTPUT, method, path)
+            await self._output.respond(
+                active, codec, response, send, receive, out_ctx, in_verdict, id_header, screen_output, before_upstream
+            )
+        except RequestError as exc:
+            self._metrics.observe_rejected(reject_reason(exc))
+            await send_reply(send, exc.status, errors.error_body(exc.message, exc.code), [*_JSON, id_header])
+        except UpstreamError as exc:
+            reply = errors.UPSTREAM_TIMEOUT if isinstance(exc, UpstreamTimeoutError) else errors.UPSTREAM_UNAVAILABLE
+            await send_reply(send, reply.status, reply.body, [*_JSON, id_header])
+        except AuditWriteError:
+            await send_reply(send, errors.AUDIT_FAILED.status, errors.AUDIT_FAILED.body, [*_JSON, id_header])
+        except ClientDisconnectedError:
+            self._metrics.observe_rejected(RejectReason.CLIENT_DISCONNECT)
+
+    async def _screen_input(
+        self, active: ActivePolicy, codec: Codec, kind: str, headers: RawHeaders, body: bytes, ctx: StepContext
+    ) -> tuple[Resolution, Extraction]:
+        if kind in _JSON_CODECS:
+            mtype = media_type(headers)
+            if mtype != "application/json" and not mtype.endswith("+json"):
+                raise RequestError(415, "Content-Type must be application/json on this route", "unsupported_media_type")
+        encoding = header_value(headers, b"content-encoding")
+        if encoding is not None and encoding.strip().lower() not in (b"", b"identity"):
+            raise RequestError(415, "compressed request bodies are not accepted on screened routes", "unsupported_media_type")
+        extraction = codec.extract(body, Direction.INPUT)
+        texts = [slot.text for slot in extraction.slots]
+        decision = await self._stepper.decide(active, texts, ctx)
+        resolution = await self._stepper.resolve(active, texts, ctx, decision, body)
+        return resolution, extraction
+
+    async def _refuse_input(
+        self, send: Send, codec: Codec, resolution: Resolution, id_header: tuple[bytes, bytes]
+    ) -> None:
+        if resolution.deferred_id:
+            body = errors.deferred_body(resolution.deferred_id)
+            await send_reply(send, 202, body, [*_JSON, (_DECISION, b"review"), id_header])
+            return
+        reply = codec.refuse_input(resolution.decision, resolution.message)
+        headers: RawHeaders = [(b"content-type", reply.content_type.encode())]
+        headers.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers)
+        headers += [(_DECISION, _VERDICT_BYTES[resolution.verdict]), id_header]
+        await send_reply(send, reply.status, reply.body, headers)
+
+    async def _call_upstream(
+        self, method: str, path: str, query: str, headers: RawHeaders, body: bytes, scope: Scope
+    ) -> UpstreamResponse:
+        started = time.perf_counter()
+        try:
+            response = await self._upstream.send(method, path, query, headers, body, scope)
+        except UpstreamTimeoutError:
+            self._metrics.observe_upstream("timeout", time.perf_counter() - started)
+            raise
+        except UpstreamError:
+            self._metrics.observe_upstream("connect_error", time.perf_counter() - started)
+            raise
+        self._metrics.observe_upstream(status_class(response.status), time.perf_counter() - started)
+        return response

@@ -1,0 +1,177 @@
+"""One screening step shared by every place the pipeline screens: run the tier's detectors for a direction,
+decide, count, and (for `review`) hold for a human. Returns what to do, not how to answer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from guard.actions.redact import redact, spans_to_redact
+from guard.audit.base import AuditSink, DecisionEvent
+from guard.errors import GuardError
+from guard.metrics import GuardMetrics
+from guard.policy.decide import decide
+from guard.proxy.runtime import ActivePolicy
+from guard.review.base import HoldRequest, ReviewGate, ReviewOutcome
+from guard.screening import Screener
+from guard.types import Action, Decision, Direction, ScanContext, Verdict
+
+
+class AuditWriteError(GuardError):
+    """The audit sink could not record a decision: the request is refused (503)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """The enforced outcome of a screened message.
+
+    `forward`: send it on (with `replacements` by text position if any); otherwise refuse it. `verdict` is
+    what `x-guard-decision` reports; `message` explains a refusal; `deferred_id` is set when a deferred
+    review answered at once.
+    """
+
+    decision: Decision
+    verdict: Verdict
+    forward: bool
+    replacements: dict[int, str]
+    message: str = ""
+    deferred_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StepContext:
+    request_id: str
+    route: str
+    tier: str
+    direction: Direction
+    method: str = "POST"
+    path: str = ""
+
+
+REVIEW_NOT_CONFIGURED = (
+    "This message needs human review under the guard's policy, but review is not configured, so it was refused."
+)
+_BLOCKED = "This message was blocked by the guard's policy."
+_DENIED = "A reviewer declined this message."
+_REVIEW_TIMEOUT = "This message was held for review and nobody decided in time."
+_REVIEW_ERROR = "The review could not be completed, so the message was refused."
+
+
+class Stepper:
+    """Screens, decides, reviews and audits one message. Owns nothing; everything is lent by the app."""
+
+    def __init__(
+        self,
+        screener: Screener,
+        metrics: GuardMetrics,
+        review_gate: ReviewGate | None,
+        audit_sink: AuditSink | None,
+    ) -> None:
+        self._screener = screener
+        self._metrics = metrics
+        self._gate = review_gate
+        self._audit = audit_sink
+
+    async def decide(self, active: ActivePolicy, texts: Sequence[str], ctx: StepContext) -> Decision:
+        detectors = active.detectors_for(ctx.tier, ctx.direction)
+        if not detectors:
+            return active.allow[(ctx.tier, ctx.direction)]
+        scan = ScanContext(ctx.direction, ctx.tier, ctx.route, ctx.request_id)
+        result = await self._screener.screen(texts, detectors, scan, active.policy.limits.detector_budget_s)
+        decision = decide(active.policy, result, ctx.direction, ctx.tier)
+        if result.failures:
+            self._metrics.observe_fail_mode(
+                ctx.direction, failed_open=decision.action not in (Action.BLOCK, Action.REVIEW)
+            )
+        return decision
+
+    async def resolve(
+        self, active: ActivePolicy, texts: Sequence[str], ctx: StepContext, decision: Decision, body: bytes = b""
+    ) -> Resolution:
+        """Act on `decision`: redactions, a review hold, or a refusal. Audits and counts it."""
+        reviewer = outcome_name = ""
+        action = decision.action
+        if action is Action.REDACT:
+            replacements = {}
+            for index, text in enumerate(texts):
+                spans = spans_to_redact(decision, index)
+                if spans:
+                    replacements[index] = redact(text, spans)
+            resolution = Resolution(decision, Verdict.REDACT, True, replacements)
+        elif action is Action.BLOCK:
+            resolution = Resolution(decision, Verdict.BLOCK, False, {}, _BLOCKED)
+        elif action is Action.REVIEW:
+            resolution, reviewer, outcome_name = await self.hold(texts, ctx, decision, body)
+        else:
+            resolution = Resolution(decision, Verdict.ALLOW, True, {})
+        await self.audit(active, texts, ctx, decision, reviewer, outcome_name)
+        self._metrics.observe_decision(ctx.direction, ctx.route, resolution.verdict, decision.would_have_been)
+        return resolution
+
+    async def audit(
+        self,
+        active: ActivePolicy,
+        texts: Sequence[str],
+        ctx: StepContext,
+        decision: Decision,
+        reviewer: str = "",
+        outcome: str = "",
+    ) -> None:
+        if self._audit is None:
+            return
+        event = DecisionEvent(
+            request_id=ctx.request_id,
+            time=time.time(),
+            route=ctx.route,
+            decision=decision,
+            detector_versions=active.detector_versions,
+            texts=tuple(texts),
+            reviewer=reviewer,
+            review_outcome=outcome,
+        )
+        try:
+            await self._audit.append(event)
+        except (GuardError, OSError) as exc:
+            # Acting unrecorded is worse than not acting: the caller gets a 503 (guard/audit/base.py).
+            self._metrics.observe_audit_failure()
+            raise AuditWriteError("audit append failed") from exc
+
+    async def hold(
+        self, texts: Sequence[str], ctx: StepContext, decision: Decision, body: bytes
+    ) -> tuple[Resolution, str, str]:
+        """Hold `texts` for a reviewer (fail closed when no gate is configured): the resolution, the
+        reviewer's identity and the outcome's name, for the audit record."""
+        if self._gate is None:
+            return Resolution(decision, Verdict.BLOCK, False, {}, REVIEW_NOT_CONFIGURED), "", "not_configured"
+        result = await self._gate.hold(
+            HoldRequest(
+                request_id=ctx.request_id,
+                direction=ctx.direction,
+                route=ctx.route,
+                tier=ctx.tier,
+                decision=decision,
+                texts=tuple(texts),
+                method=ctx.method,
+                path=ctx.path,
+                body=body,
+            )
+        )
+        outcome = result.outcome
+        if outcome is ReviewOutcome.APPROVE:
+            resolution = Resolution(decision, Verdict.REVIEW, True, {})
+        elif outcome is ReviewOutcome.EDIT:
+            resolution = Resolution(decision, Verdict.REVIEW, True, dict(result.edited_texts or {}))
+        elif outcome is ReviewOutcome.DEFERRED:
+            resolution = Resolution(decision, Verdict.REVIEW, False, {}, deferred_id=result.review_id)
+        elif outcome is ReviewOutcome.TIMEOUT and decision.review is not None and (
+            decision.review.on_timeout is Action.ALLOW
+        ):
+            resolution = Resolution(decision, Verdict.REVIEW, True, {})
+        elif outcome is ReviewOutcome.TIMEOUT:
+            resolution = Resolution(decision, Verdict.BLOCK, False, {}, _REVIEW_TIMEOUT)
+        elif outcome is ReviewOutcome.DENY:
+            resolution = Resolution(decision, Verdict.BLOCK, False, {}, _DENIED)
+        else:
+            resolution = Resolution(decision, Verdict.BLOCK, False, {}, _REVIEW_ERROR)
+        return resolution, result.reviewer, outcome.value
