@@ -2,8 +2,10 @@
 
 Each upstream event becomes pieces:
 
-- `data: [DONE]`, events that are not a JSON object, and events that end a choice or carry `usage`
-  become a barrier `Passthrough` (held text is screened and released before them);
+- `data: [DONE]` and events that end a choice or carry `usage` become a barrier `Passthrough` (held text
+  is screened and released before them);
+- events that are not a chunk (not JSON, not an object, no list of choices: garbage, an upstream error
+  event) may carry text nobody screened, so a fixed error event stands in for them, as a barrier;
 - events without text and without anything final (a role preamble, an SSE comment, a keep-alive) become a
   non-barrier `Passthrough`;
 - text becomes `TextDelta(choice, text)`. The event itself is not forwarded: the released text is
@@ -26,6 +28,11 @@ from guard.codecs.base import Passthrough, StreamPiece, TextDelta
 from guard.codecs.sse import SseEvent, SseParser
 
 _DONE = b"data: [DONE]\n\n"
+# Stands in for an upstream event that is not a chunk: its bytes are never released unscreened.
+WITHHELD_EVENT = (
+    b'data: {"error":{"message":"The model endpoint sent an event the guard could not screen, so it was '
+    b'withheld.","type":"upstream_error","param":null,"code":"upstream_invalid_response"}}\n\n'
+)
 # Keys copied from the last upstream chunk into events the guard renders.
 _TEMPLATE_KEYS = ("id", "object", "created", "model", "system_fingerprint")
 
@@ -95,14 +102,15 @@ class OpenAIStreamReader(ABC):
         try:
             payload = json.loads(event.data)
         except ValueError:
-            return [Passthrough(event.raw, barrier=True)]
+            return [Passthrough(WITHHELD_EVENT, barrier=True)]
         if not isinstance(payload, dict):
-            return [Passthrough(event.raw, barrier=True)]
-        self._remember(payload)
+            return [Passthrough(WITHHELD_EVENT, barrier=True)]
         choices = payload.get("choices")
         if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
-            # Not a chunk (an error event, an unknown shape): let nothing overtake it.
-            return [Passthrough(event.raw, barrier=True)]
+            # Not a chunk (an error event, an unknown shape): it may carry text nobody screened, so a fixed
+            # error event stands in for it, and nothing overtakes it.
+            return [Passthrough(WITHHELD_EVENT, barrier=True)]
+        self._remember(payload)
         deltas: list[StreamPiece] = []
         for choice in choices:
             index = _index(choice)

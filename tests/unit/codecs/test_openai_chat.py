@@ -9,6 +9,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from guard.codecs.base import BodyLimits, Passthrough, StreamPiece, TextDelta, TextEdit
 from guard.codecs.openai_chat import OpenAIChatCodec
+from guard.codecs.openai_stream import WITHHELD_EVENT
 from guard.errors import RequestError
 from guard.types import Action, Category, Decision, Direction
 
@@ -214,9 +215,12 @@ def test_role_with_text_goes_ahead_of_the_text() -> None:
 def test_usage_tool_calls_errors_and_unknown_events_are_barriers() -> None:
     usage = b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"total_tokens":3}}\n\n'
     tool = chunk({"tool_calls": [{"index": 0, "function": {"arguments": "{\"a\""}}]})
-    error = b'data: {"error": {"message": "overloaded"}}\n\n'
-    for event in (usage, tool, error, b"data: not json\n\n", b"data: [1]\n\n", b'data: {"choices": 5}\n\n'):
+    for event in (usage, tool):
         assert read(event) == [Passthrough(event, barrier=True)]
+    # Events that are not chunks may carry unscreened text: a fixed error event stands in for each.
+    error = b'data: {"error": {"message": "overloaded near jane@example.com"}}\n\n'
+    for event in (error, b"data: not json\n\n", b"data: [1]\n\n", b'data: {"choices": 5}\n\n', b"data: \xff\n\n"):
+        assert read(event) == [Passthrough(WITHHELD_EVENT, barrier=True)]
 
 
 def test_render_text_copies_the_last_chunk() -> None:
