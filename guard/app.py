@@ -11,14 +11,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from guard.audit.base import AuditSink
+from guard.errors import ConfigError
 from guard.metrics import GuardMetrics
 from guard.policy.holder import PolicyHolder
 from guard.policy.load import default_policy_path
@@ -32,7 +33,7 @@ from guard.review.base import ReviewGate
 from guard.settings import GuardSettings
 
 
-def _version() -> str:
+def guard_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -70,6 +71,45 @@ class GuardApp:
         await self.runtime.aclose()
 
 
+def new_metrics() -> GuardMetrics:
+    """Metrics on a fresh registry: one per app, never the global one."""
+    return GuardMetrics(CollectorRegistry(auto_describe=True), guard_version())
+
+
+@dataclass
+class Extras:
+    """What the review and audit rooms open for `guard serve`, and how to close it."""
+
+    review_gate: ReviewGate | None = None
+    audit_sink: AuditSink | None = None
+    admin_routes: Sequence[BaseRoute] = ()
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def aclose(self) -> None:
+        for close in reversed(self.closers):
+            await close()
+
+
+async def open_extras(settings: GuardSettings, metrics: GuardMetrics) -> Extras:
+    """The review store, gate and reviewer API that `settings` name (`review_store_url` with
+    `tokens_file`). `ConfigError` for half a configuration, so nothing starts unreviewed by mistake."""
+    extras = Extras()
+    if settings.review_store_url is None and settings.tokens_file is None:
+        return extras
+    if settings.review_store_url is None or settings.tokens_file is None:
+        raise ConfigError("review needs both a review store URL and a tokens file (--review-store, --tokens-file)")
+    from guard.review.api import review_routes
+    from guard.review.factory import open_review
+    from guard.review.tokens import load_tokens
+
+    tokens = load_tokens(settings.tokens_file)
+    handles = await open_review(settings.review_store_url, metrics)
+    extras.closers.append(handles.aclose)
+    extras.review_gate = handles.gate
+    extras.admin_routes = review_routes(handles.store, tokens, None, metrics, handles.gate)
+    return extras
+
+
 def create_app(
     settings: GuardSettings,
     *,
@@ -77,11 +117,14 @@ def create_app(
     audit_sink: AuditSink | None = None,
     admin_routes: Sequence[BaseRoute] = (),
     upstream: Upstream | None = None,
+    metrics: GuardMetrics | None = None,
 ) -> GuardApp:
     """Build the guard for `settings`. Raises `ConfigError` for a bad policy file. The review gate, audit
-    sink and admin routes are opened by their rooms and passed in; the guard closes none of them."""
-    registry = CollectorRegistry(auto_describe=True)
-    metrics = GuardMetrics(registry, _version())
+    sink and admin routes are opened by their rooms (`open_extras`) and passed in, with the `metrics` they
+    were opened with; the guard closes none of them."""
+    if metrics is None:
+        metrics = new_metrics()
+    registry = metrics.registry
     holder = PolicyHolder.open(settings.policy_path or default_policy_path(), metrics)
     runtime = GuardRuntime(
         holder.policy,

@@ -18,7 +18,7 @@ Seconds = Annotated[float, Field(gt=0, le=3600)]
 Port = Annotated[int, Field(ge=0, le=65535)]
 
 
-def _default_threads() -> int:
+def default_executor_threads() -> int:
     # Inference is CPU-bound and torch/spaCy release the GIL; more threads than cores only contend.
     return max(1, min(4, os.cpu_count() or 1))
 
@@ -42,12 +42,12 @@ class GuardSettings(BaseModel):
     upstream_max_connections: Annotated[int, Field(gt=0, le=100_000)] = 256
 
     drain_timeout_s: Seconds = 30.0
-    executor_threads: Annotated[int, Field(gt=0, le=256)] = Field(default_factory=_default_threads)
+    executor_threads: Annotated[int, Field(gt=0, le=256)] = Field(default_factory=default_executor_threads)
     torch_threads: Annotated[int, Field(gt=0, le=256)] = 1
     cache_size: Annotated[int, Field(ge=0, le=10_000_000)] = 10_000
 
     # Carried for the audit and review rooms; the proxy only passes them on.
-    audit_path: Path | None = None
+    audit_path: Path | None = None  # not yet opened by `guard serve`: the audit key source is undecided
     review_store_url: str | None = None
     tokens_file: Path | None = None
 

@@ -18,7 +18,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +26,8 @@ import uvicorn
 from pydantic import ValidationError
 from starlette.types import ASGIApp
 
-from guard.app import create_app
+from guard.app import Extras, create_app, new_metrics, open_extras
+from guard.metrics import GuardMetrics
 from guard.errors import ConfigError
 from guard.logging_setup import LEVELS, configure_logging
 from guard.settings import GuardSettings
@@ -83,6 +84,9 @@ def server_config(app: ASGIApp, host: str, port: int, graceful_s: float) -> uvic
         access_log=False,
         server_header=False,
         date_header=False,
+        # The tier header is trusted by TCP peer address: uvicorn's default would let any loopback caller
+        # rewrite that address with X-Forwarded-For and so choose its own tier.
+        proxy_headers=False,
         timeout_graceful_shutdown=max(1, int(graceful_s)),
     )
 
@@ -107,11 +111,13 @@ async def serve_guard(
     stop: asyncio.Event | None = None,
     on_ready: Callable[[Bound], None] | None = None,
     base_settings: dict[str, object] | None = None,
+    extras: Callable[[GuardSettings, GuardMetrics], Awaitable[Extras]] = open_extras,
 ) -> int:
     """Run until `stop` is set (or SIGTERM/SIGINT in the main thread), then drain and shut down.
 
     With `demo`, the echo model starts first on a free loopback port and `base_settings` (settings
-    fields without `upstream_url`) are completed with its URL."""
+    fields without `upstream_url`) are completed with its URL. `extras` opens the review gate, audit sink
+    and admin routes (default: what the settings name)."""
     loop = asyncio.get_running_loop()
     stop = stop or asyncio.Event()
     in_main = threading.current_thread() is threading.main_thread()
@@ -125,7 +131,19 @@ async def serve_guard(
         settings = GuardSettings(**{**(base_settings or {}), "upstream_url": f"http://127.0.0.1:{demo_server.port()}"})
     if settings is None:
         raise ConfigError("serve_guard needs settings or demo=True")
-    app = create_app(settings)
+    metrics = new_metrics()
+    opened = await extras(settings, metrics)
+    try:
+        app = create_app(
+            settings,
+            metrics=metrics,
+            review_gate=opened.review_gate,
+            audit_sink=opened.audit_sink,
+            admin_routes=opened.admin_routes,
+        )
+    except BaseException:
+        await opened.aclose()
+        raise
     proxy_server = _Server(server_config(app.proxy, settings.host, settings.port, settings.drain_timeout_s))
     admin_server = _Server(server_config(app.admin, settings.admin_host, settings.admin_port, 1.0))
     if in_main:
@@ -151,6 +169,7 @@ async def serve_guard(
                 server.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
         await app.shutdown()
+        await opened.aclose()
         if in_main:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Sequence
 
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from guard.codecs.base import Codec, Extraction
 from guard.errors import RequestError, UpstreamError, UpstreamTimeoutError
@@ -63,7 +63,17 @@ def reject_reason(exc: RequestError) -> str:
 class Pipeline:
     """One request at a time, many concurrently; no per-request state outside `handle`'s frame."""
 
-    def __init__(self, runtime: GuardRuntime, upstream: Upstream, stepper: Stepper, metrics: GuardMetrics) -> None:
+    def __init__(
+        self,
+        runtime: GuardRuntime,
+        upstream: Upstream,
+        stepper: Stepper,
+        metrics: GuardMetrics,
+        unscreened_app: ASGIApp | None = None,
+    ) -> None:
+        """`unscreened_app`: where requests to routes the policy does not know go when it lets them pass,
+        untouched (the middleware's wrapped app); without it they are forwarded through `upstream`."""
+        self._unscreened_app = unscreened_app
         self._runtime = runtime
         self._upstream = upstream
         self._stepper = stepper
@@ -86,6 +96,9 @@ class Pipeline:
                 if policy.unknown_routes == "block":
                     self._metrics.observe_rejected(RejectReason.UNKNOWN_ROUTE)
                     await send_reply(send, 404, errors.UNKNOWN_ROUTE.body, [*_JSON, id_header])
+                    return
+                if self._unscreened_app is not None:
+                    await self._unscreened_app(scope, receive, send)
                     return
                 body = await read_body(receive, policy.limits.max_body_bytes, header_value(headers, b"content-length"))
                 response = await self._call_upstream(method, path, query, request_headers_for_upstream(headers), body, scope)

@@ -167,6 +167,11 @@ class GuardRuntime:
             ((d.name, d.categories) for d in detectors.values()), (r.name for r in policy.routes)
         )
         self.metrics.set_policy(policy.name, policy.version)
+        # For the review-backlog alert (items older than this are overdue) and the versions panel.
+        self.metrics.set_review_hold_timeout(max(t.review.timeout_s for t in policy.tiers.values()))
+        self.metrics.clear_models()
+        for config in policy.detectors:
+            self.metrics.set_model(config.name, config.kind, detectors[config.name].version)
         allow = {
             (tier, direction): Decision(Action.ALLOW, direction, tier, policy.version)
             for tier in policy.tiers

@@ -115,6 +115,14 @@ class _App:
         except (ValueError, AttributeError):
             wants_stream = False
         if wants_stream:
+            # A client (the guard) that goes away mid-stream must close the connection: record it.
+            disconnected = asyncio.Event()
+
+            async def watch() -> None:
+                if (await receive())["type"] == "http.disconnect":
+                    disconnected.set()
+
+            watcher = asyncio.create_task(watch())
             await send(
                 {
                     "type": "http.response.start",
@@ -122,9 +130,16 @@ class _App:
                     "headers": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"), *extra],
                 }
             )
-            async for event in self._events(chat, script):
-                await send({"type": "http.response.body", "body": event, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            try:
+                async for event in self._events(chat, script):
+                    if disconnected.is_set():
+                        owner.disconnects.append(received)
+                        owner.disconnected.set()
+                        return
+                    await send({"type": "http.response.body", "body": event, "more_body": True})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            finally:
+                watcher.cancel()
             return
         await self._reply(send, 200, json.dumps(self._whole(chat, script)).encode(), b"application/json", extra)
 
@@ -198,6 +213,8 @@ class FakeUpstream:
     def __init__(self, http: str = "h11") -> None:
         self.current = Script()
         self.received: list[Received] = []
+        self.disconnects: list[Received] = []  # streams whose client went away before the end
+        self.disconnected = threading.Event()
         self._started = threading.Event()
         config = uvicorn.Config(
             _App(self), host="127.0.0.1", port=0, http=http, log_config=None, access_log=False, lifespan="on"

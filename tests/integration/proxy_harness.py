@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from guard.app import Extras
 from guard.commands.serve import Bound, serve_guard
+from guard.metrics import GuardMetrics
 from guard.settings import GuardSettings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,7 +28,15 @@ PASSTHROUGH_POLICY = REPO / "policies" / "passthrough.yaml"
 
 
 class GuardThread:
-    def __init__(self, upstream_url: str | None, policy: Path | None, demo: bool = False, **settings: object) -> None:
+    def __init__(
+        self,
+        upstream_url: str | None,
+        policy: Path | None,
+        demo: bool = False,
+        extras: Callable[[GuardSettings, GuardMetrics], Awaitable[Extras]] | None = None,
+        **settings: object,
+    ) -> None:
+        self._extras = extras
         fields: dict[str, object] = {"port": 0, "admin_port": 0, "policy_path": policy, **settings}
         self._settings = None if demo else GuardSettings(upstream_url=upstream_url, **fields)  # type: ignore[arg-type]
         self._fields = fields
@@ -42,7 +53,12 @@ class GuardThread:
             self._loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
             await serve_guard(
-                self._settings, demo=self._demo, stop=self._stop, on_ready=self._on_ready, base_settings=self._fields
+                self._settings,
+                demo=self._demo,
+                stop=self._stop,
+                on_ready=self._on_ready,
+                base_settings=self._fields,
+                **({"extras": self._extras} if self._extras is not None else {}),
             )
 
         try:
@@ -102,3 +118,74 @@ class GuardThread:
                 if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                     return float(sample.value)
         return 0.0
+
+
+MARKER = "PLANTED-MARKER-7731"  # what the planted detector finds (category pii, entity type MARKER)
+
+
+def marker_policy(
+    directory: Path,
+    *,
+    input_action: str = "redact",
+    output_action: str = "redact",
+    window_chars: int = 96,
+    overlap_chars: int = 48,
+    unknown_routes: str = "pass",
+    limits: dict[str, object] | None = None,
+    mode: str = "find",
+) -> Path:
+    """A real policy file whose one detector is the deterministic `FaultDetector` finding `MARKER`."""
+    import yaml
+
+    policy = {
+        "name": "proxy_tests",
+        "version": "1",
+        "detectors": [
+            {
+                "kind": "plugin",
+                "name": "marker",
+                "factory": "tests.fakes.detectors:FaultDetector",
+                "reports": ["pii"],
+                "settings": {"mode": mode, "marker": MARKER, "delay_s": 30.0},
+            }
+        ],
+        "default_tier": "limited",
+        "routes": [
+            {"name": "chat", "path": "/v1/chat/completions", "codec": {"kind": "openai_chat"}},
+            {"name": "completions", "path": "/v1/completions", "codec": {"kind": "openai_completions"}},
+        ],
+        "unknown_routes": unknown_routes,
+        "limits": {"detector_budget_s": 2.0, **(limits or {})},
+        "refusal_text": "Refused by the test policy.",
+        "tiers": {
+            "limited": {
+                "on_detector_error": "block",
+                "stream": {"window_chars": window_chars, "overlap_chars": overlap_chars},
+                "input": {"pii": {"medium": {"min_score": 0.5, "action": input_action}}},
+                "output": {"pii": {"medium": {"min_score": 0.5, "action": output_action}}},
+            }
+        },
+    }
+    path = directory / "proxy_tests_policy.yaml"
+    path.write_text(yaml.safe_dump(policy, sort_keys=False))
+    return path
+
+
+def chat_body(text: str, stream: bool = False) -> dict[str, object]:
+    return {"model": "fake-model", "stream": stream, "messages": [{"role": "user", "content": text}]}
+
+
+def sse_text(raw: str) -> tuple[str, list[str]]:
+    """(the concatenated delta/text content, the finish reasons) of an OpenAI SSE body."""
+    import json
+
+    text, reasons = "", []
+    for line in raw.splitlines():
+        if not line.startswith("data: ") or line == "data: [DONE]":
+            continue
+        event = json.loads(line[len("data: "):])
+        for choice in event.get("choices", []):
+            text += (choice.get("delta") or {}).get("content") or choice.get("text") or ""
+            if choice.get("finish_reason"):
+                reasons.append(choice["finish_reason"])
+    return text, reasons
