@@ -122,6 +122,8 @@ def _compose(text: str, source_name: str) -> tuple[Any, dict[_Path, int]]:
         mark = exc.problem_mark or exc.context_mark
         line = int(mark.line) + 1 if mark is not None else 1
         problem = exc.problem or exc.context or "invalid YAML"
+        if exc.context and exc.context_mark is not None and exc.problem:
+            problem += f" ({exc.context} that starts at line {int(exc.context_mark.line) + 1})"
         raise _fail(source_name, line, "<yaml>", f"YAML syntax error: {problem}") from None
     except yaml.YAMLError as exc:
         raise _fail(source_name, 1, "<yaml>", f"YAML error: {type(exc).__name__}") from None
@@ -171,7 +173,7 @@ def _message(error: Mapping[str, Any], loc: tuple[int | str, ...]) -> str:
     if kind == "missing":
         return f"missing required key '{loc[-1]}'"
     if kind == "union_tag_invalid":
-        return f"kind {_short(ctx.get('tag'))} is not one of {_choices(str(ctx.get('expected_tags', '')))}"
+        return f"{_short(ctx.get('tag'))} is not one of {_choices(str(ctx.get('expected_tags', '')))}"
     if kind == "union_tag_not_found":
         return "missing 'kind' (which detector this is, e.g. kind: presidio_pii)"
     if kind == "string_pattern_mismatch":
@@ -234,10 +236,10 @@ def parse_policy(text: str, source_name: str) -> PolicyFile:
             loc = tuple(error["loc"])
             path, line = _locate(loc, lines)
             message = _message(error, loc)
-            if not path:
-                # Cross-field errors from the top-level validator: point at the key the message names.
-                path = _path_named_by(message, lines)
-                line = lines.get(path, 1)
+            path, message = _refine(path, message, lines)
+            if error["type"] == "union_tag_invalid" and path + ("kind",) in lines:
+                path = path + ("kind",)
+            line = lines.get(path, line)
             if error["type"] == "missing":
                 shown = _dotted(path + (str(loc[-1]),)) if path else str(loc[-1])
             else:
@@ -247,18 +249,26 @@ def parse_policy(text: str, source_name: str) -> PolicyFile:
         raise PolicyFileError(problems) from None
 
 
-def _path_named_by(message: str, lines: Mapping[_Path, int]) -> _Path:
-    """`default_tier 'x' is ...` or `tiers.limited.input.pii: ...` → that key's path, if it is in the file."""
-    head = re.match(r"[a-z_][a-z0-9_.]*", message)
+def _refine(path: _Path, message: str, lines: Mapping[_Path, int]) -> tuple[_Path, str]:
+    """Point model-validator errors at the key their message names.
+
+    `tiers.x.input.pii: no detector ...` (a path then a colon, relative to `path` or from the top) moves
+    the location to that key and drops the prefix; `default_tier 'x' is ...` from the top-level validator
+    moves it to `default_tier`.
+    """
+    head = re.match(r"([a-z_][a-z0-9_]*(?:\[\d+\])*(?:\.[a-z_][a-z0-9_]*(?:\[\d+\])*)*)(:\s|\s)", message)
     if head is None:
-        return ()
-    parts = head.group(0).rstrip(".").split(".")
-    best: _Path = ()
-    for end in range(1, len(parts) + 1):
-        candidate: _Path = tuple(parts[:end])
+        return path, message
+    parts: _Path = tuple(
+        int(token[1:-1]) if token.startswith("[") else token
+        for token in re.findall(r"[a-z_][a-z0-9_]*|\[\d+\]", head.group(1))
+    )
+    with_colon = head.group(2).startswith(":")
+    for base in (path, ()):
+        candidate: _Path = base + parts
         if candidate in lines:
-            best = candidate
-    return best
+            return candidate, message[head.end():] if with_colon else message
+    return path, message
 
 
 def load_policy(path: str | Path) -> PolicyFile:

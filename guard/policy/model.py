@@ -204,10 +204,11 @@ class PolicyFile(Strict):
             raise ValueError(
                 f"default_tier '{self.default_tier}' is not one of the tiers {sorted(self.tiers)}"
             )
-        for route in self.routes:
+        for index, route in enumerate(self.routes):
             if route.tier is not None and route.tier not in self.tiers:
                 raise ValueError(
-                    f"route '{route.name}' names tier '{route.tier}', not one of {sorted(self.tiers)}"
+                    f"routes[{index}].tier: route '{route.name}' names tier '{route.tier}', "
+                    f"not one of {sorted(self.tiers)}"
                 )
         names = [d.name for d in self.detectors]
         duplicates = sorted({n for n in names if names.count(n) > 1})
