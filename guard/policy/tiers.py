@@ -16,8 +16,19 @@ from guard.policy.model import PolicyFile, Route
 
 def _normalise(path: str) -> str:
     path = path.split("?", 1)[0].split("#", 1)[0]
-    stripped = path.rstrip("/")
-    return stripped or "/"
+    # Empty and dot segments are resolved (RFC 3986 §5.2.4) the way many upstreams and front proxies
+    # resolve them; otherwise `//v1/chat/completions` or `/v1/x/../chat/completions` would miss the
+    # screened route and, with `unknown_routes: pass`, reach the same upstream handler unscreened.
+    segments: list[str] = []
+    for segment in path.split("/"):
+        if segment in ("", "."):
+            continue
+        if segment == "..":
+            if segments:
+                segments.pop()
+            continue
+        segments.append(segment)
+    return "/" + "/".join(segments)
 
 
 def match_route(policy: PolicyFile, path: str) -> Route | None:
