@@ -8,6 +8,7 @@ connection mid-stream, answer 5xx, stream garbage SSE, send oversized headers, o
 stream in given chunks. It records every request it read (method, target, headers, body), so tests can
 count what reached the upstream.
 
+`TcpRelay` forwards to a real service (a database) until `cut()`, which makes it unreachable.
 `closed_port()` gives a loopback port with nothing listening (connection refused).
 """
 
@@ -30,7 +31,7 @@ class Mode(str, Enum):
     OK = "ok"  # chat completion echoing the last message (JSON, or SSE if the request asks to stream)
     SLOW = "slow"  # like OK, after `delay_s`
     BLACKHOLE = "blackhole"  # read the request, never answer
-    RESET = "reset"  # 200 SSE head and a few events (carrying `marker`), then a TCP reset
+    RESET = "reset"  # 200 and part of the answer (SSE events, or half a JSON body) carrying `marker`, then RST
     STATUS = "status"  # answer `status` with a JSON body that carries `marker` and an internal detail
     GARBAGE_SSE = "garbage_sse"  # 200 text/event-stream whose events are not valid JSON (with `marker`)
     HUGE_HEADERS = "huge_headers"  # a response head of `header_bytes` bytes
@@ -182,6 +183,8 @@ class FaultServer:
                     return
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
             return
+        except asyncio.CancelledError:
+            return  # the server is stopping: asyncio.run cancels handlers still waiting on a client
         finally:
             self._writers.discard(writer)
             if not writer.transport.is_closing():
@@ -209,9 +212,21 @@ class FaultServer:
             ).encode()
             await _send(writer, b.status, "application/json", body)
             return True
+        if b.mode is Mode.RESET and not stream:
+            # A plain answer cut short: the head promises more body than ever arrives.
+            partial = chat_completion(f"Hello {b.marker} and more")
+            writer.write(_head(200, "application/json", len(partial)) + partial[: len(partial) // 2])
+            await writer.drain()
+            await asyncio.sleep(b.delay_s or 0.05)
+            _reset(writer)
+            return False
         if b.mode is Mode.RESET:
-            writer.write(_head(200, "text/event-stream", None))
-            writer.write(sse_event("Hello ") + sse_event(f"{b.marker} ") + sse_event("and more"))
+            # Chunked, as model servers stream: a reset before the last chunk is a detectable truncation.
+            head = _head(200, "text/event-stream", None).replace(
+                b"connection: close", b"transfer-encoding: chunked"
+            )
+            events = sse_event("Hello ") + sse_event(f"{b.marker} ") + sse_event("and more")
+            writer.write(head + f"{len(events):x}\r\n".encode() + events + b"\r\n")
             await writer.drain()
             await asyncio.sleep(b.delay_s or 0.05)
             _reset(writer)
@@ -301,3 +316,75 @@ async def _read_request(reader: asyncio.StreamReader) -> RecordedRequest | None:
         data = await reader.readexactly(int(fields.get("content-length", "0")))
     return RecordedRequest(method, target, tuple(headers), data)
 
+
+
+class TcpRelay:
+    """A loopback TCP relay to `target` (host, port) that a test can cut: `cut()` resets every relayed
+    connection and stops listening, so the service behind it becomes unreachable (connection refused)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self._target = target
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._cut: asyncio.Event | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), name="tcp-relay", daemon=True)
+        self.port = 0
+
+    def __enter__(self) -> TcpRelay:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("relay did not start")
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+    def cut(self) -> None:
+        done = threading.Event()
+        if self._loop is not None and self._cut is not None:
+            self._loop.call_soon_threadsafe(lambda: (self._cut.set(), done.set()))  # type: ignore[union-attr]
+        done.wait(5)
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop, self._cut = asyncio.Event(), asyncio.Event()
+        server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = server.sockets[0].getsockname()[1]
+        self._ready.set()
+        stop_task = asyncio.ensure_future(self._stop.wait())
+        cut_task = asyncio.ensure_future(self._cut.wait())
+        await asyncio.wait({stop_task, cut_task}, return_when=asyncio.FIRST_COMPLETED)
+        server.close()
+        for writer in list(self._writers):
+            _reset(writer)
+        await server.wait_closed()
+        await self._stop.wait()
+        cut_task.cancel()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self._target)
+        except OSError:
+            _reset(writer)
+            return
+        self._writers.update((writer, up_writer))
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                if not dst.transport.is_closing():
+                    dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._writers.difference_update((writer, up_writer))

@@ -80,14 +80,15 @@ class GuardProcess:
         return self.proc.pid
 
     def start(self, wait_ready: bool = True) -> GuardProcess:
-        self.proc = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-            self.args,
-            cwd=REPO,
-            env=self._env,
-            stdout=self.stdout_path.open("ab"),
-            stderr=self.stderr_path.open("ab"),
-            preexec_fn=self._preexec,  # noqa: PLW1509 - only resource limits, set before exec
-        )
+        with self.stdout_path.open("ab") as out, self.stderr_path.open("ab") as err:
+            self.proc = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
+                self.args,
+                cwd=REPO,
+                env=self._env,
+                stdout=out,
+                stderr=err,
+                preexec_fn=self._preexec,  # noqa: PLW1509 - only resource limits, set before exec
+            )
         if wait_ready:
             self.wait_ready()
         return self

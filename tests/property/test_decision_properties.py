@@ -11,8 +11,12 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
+import pytest
 import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -30,6 +34,9 @@ from guard.types import (
     ScanResult,
     Span,
 )
+from tests.fakes.fault_policy import CHAT, MARKER, chat, fault_policy, write_policy
+from tests.fakes.faults import Behaviour, FaultServer, Mode, sse_stream
+from tests.fakes.guard_process import GuardProcess
 
 POLICY_DIR = Path(__file__).resolve().parents[2] / "policies"
 SHIPPED = ("default.yaml", "strict.yaml", "monitor.yaml")
@@ -161,3 +168,82 @@ def _check(
     # A detector failure on top is never weaker either.
     failed = decide(policy, _scan(more, (DetectorFailure("pii", FailureReason.ERROR),)), direction, tier)
     assert _would(failed).strength >= _would(after).strength
+
+
+# --- 2. the verdict on a stream does not depend on its chunking (through a real `guard serve`) ---------
+
+_PIECES = ["Dear ", "caf\u00e9 ", "owner, ", "your code is ", MARKER[:7], MARKER[7:], " \U0001f600 and ",
+           "that is all ", "for now."]
+_STREAM = sse_stream(_PIECES)
+
+
+def _released_text(raw: bytes) -> tuple[str, list[str]]:
+    """The content the caller received, and every finish_reason, from the guard's SSE answer."""
+    text, finishes = [], []
+    for block in raw.split(b"\n\n"):
+        for line in block.split(b"\n"):
+            if not line.startswith(b"data:") or line.strip() == b"data: [DONE]":
+                continue
+            payload = json.loads(line[5:])
+            for choice in payload.get("choices", []):
+                text.append((choice.get("delta") or {}).get("content") or "")
+                if choice.get("finish_reason"):
+                    finishes.append(choice["finish_reason"])
+    return "".join(text), finishes
+
+
+def _split(data: bytes, cuts: list[int]) -> tuple[bytes, ...]:
+    points = sorted({c % len(data) for c in cuts} | {0, len(data)})
+    return tuple(data[a:b] for a, b in zip(points, points[1:]) if b > a)
+
+
+@pytest.fixture(scope="module")
+def stream_guards(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FaultServer, dict[str, GuardProcess]]]:
+    workdir = tmp_path_factory.mktemp("chunking")
+    with FaultServer(Behaviour(Mode.SCRIPTED, chunks=(_STREAM,))) as upstream:
+        guards = {}
+        try:
+            for tier in ("limited", "high"):
+                policy = fault_policy(default_tier=tier)
+                # Small windows so the stream is screened in many steps and released as it goes.
+                policy["tiers"][tier]["stream"] = {"window_chars": 12, "overlap_chars": 24}
+                path = write_policy(workdir / f"{tier}.yaml", policy)
+                guards[tier] = GuardProcess(upstream.url, path, workdir).start()
+            yield upstream, guards
+        finally:
+            for guard in guards.values():
+                guard.stop()
+
+
+_REFERENCE: dict[str, tuple[str, bytes, str, list[str]]] = {}  # the one-chunk answer, per tier
+
+
+def _through(guard: GuardProcess, upstream: FaultServer, chunks: tuple[bytes, ...]) -> tuple[str, bytes, str, list[str]]:
+    upstream.behaviour = Behaviour(Mode.SCRIPTED, chunks=chunks, chunk_pause_s=0.002)
+    with httpx.stream("POST", guard.url + CHAT, json=chat("tell me", stream=True), timeout=20) as response:
+        raw = b"".join(response.iter_raw())
+        decision = response.headers.get("x-guard-decision", "")
+    text, finishes = _released_text(raw)
+    return decision, raw, text, finishes
+
+
+@pytest.mark.parametrize("tier", ["limited", "high"])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cuts=st.lists(st.integers(min_value=1, max_value=len(_STREAM) - 1), max_size=40))
+@example(cuts=[])  # one chunk
+@example(cuts=list(range(1, len(_STREAM))))  # one byte at a time: splits every UTF-8 sequence and field
+def test_stream_verdict_does_not_depend_on_chunking(
+    stream_guards: tuple[FaultServer, dict[str, GuardProcess]], tier: str, cuts: list[int]
+) -> None:
+    upstream, guards = stream_guards
+    guard = guards[tier]
+    if tier not in _REFERENCE:
+        _REFERENCE[tier] = _through(guard, upstream, (_STREAM,))
+    reference = _REFERENCE[tier]
+    decision, raw, text, finishes = _through(guard, upstream, _split(_STREAM, cuts))
+    assert MARKER.encode() not in raw
+    assert (decision, text, finishes) == (reference[0], reference[2], reference[3])
+    if tier == "high":
+        assert finishes == ["content_filter"]
+    else:
+        assert "<MARKER>" in text and finishes == ["stop"]
