@@ -95,6 +95,7 @@ class _App:
         )
         owner = self._owner
         owner.received.append(received)
+        owner.arrived.set()
         script = owner.current
         if script.delay_s:
             await asyncio.sleep(script.delay_s)
@@ -215,6 +216,7 @@ class FakeUpstream:
         self.received: list[Received] = []
         self.disconnects: list[Received] = []  # streams whose client went away before the end
         self.disconnected = threading.Event()
+        self.arrived = threading.Event()  # set on every request; clear it to wait for the next one
         self._started = threading.Event()
         config = uvicorn.Config(
             _App(self), host="127.0.0.1", port=0, http=http, log_config=None, access_log=False, lifespan="on"
