@@ -1,6 +1,7 @@
 """The response direction: relay an unscreened answer as is, or screen a buffered or streamed one.
 
-Upstream 4xx/5xx answers pass through faithfully (status and body); only 2xx answers are screened. The
+Upstream 4xx answers pass through faithfully (status and body); only 2xx answers are screened; on a screened
+route a 5xx answer keeps its status but its body is withheld (it was never screened). The
 `x-guard-decision` of a buffered answer is the stronger of the input and output verdicts; a streamed
 answer's headers leave before its output is screened, so they carry the input verdict, and a blocked
 stream says so in-band (`finish_reason: "content_filter"`).
@@ -35,6 +36,7 @@ _STRENGTH = {Verdict.ALLOW: 0, Verdict.REDACT: 1, Verdict.REVIEW: 2, Verdict.BLO
 _JSON = [(b"content-type", b"application/json")]
 # Answers up to this size are read whole and sent in one message with their Content-Length.
 _SMALL_BODY = 1 << 20
+_UPSTREAM_FAILED = errors.error_body("The model endpoint failed to answer.", "upstream_error", "upstream_error")
 
 
 def stronger(a: Verdict, b: Verdict) -> Verdict:
@@ -102,6 +104,15 @@ class OutputRelay:
         before_upstream: float,
     ) -> None:
         extra = [(_DECISION, _VERDICT_BYTES[in_verdict]), id_header]
+        if screen_output and response.status >= 500:
+            # A failing upstream's body is nobody's screened text (it may echo the prompt or hold model
+            # output): keep its status (and Retry-After), withhold its body.
+            retry = header_value(response.headers, b"retry-after")
+            await response.aclose()
+            headers = [*_JSON, *extra] + ([(b"retry-after", retry)] if retry is not None else [])
+            await send_reply(send, response.status, _UPSTREAM_FAILED, headers)
+            self._metrics.observe_overhead(Direction.OUTPUT, time.perf_counter() - before_upstream)
+            return
         if not screen_output or not 200 <= response.status < 300:
             if not screen_output:
                 await self._stepper.audit(active, (), ctx, active.allow[(ctx.tier, ctx.direction)])
