@@ -19,7 +19,6 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from guard.audit.base import AuditSink
-from guard.errors import ConfigError
 from guard.metrics import GuardMetrics
 from guard.policy.holder import PolicyHolder
 from guard.policy.load import default_policy_path
@@ -83,6 +82,7 @@ class Extras:
     review_gate: ReviewGate | None = None
     audit_sink: AuditSink | None = None
     admin_routes: Sequence[BaseRoute] = ()
+    proxy_routes: Sequence[BaseRoute] = ()  # under /guard/ on the proxy port (deferred review results)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def aclose(self) -> None:
@@ -91,23 +91,14 @@ class Extras:
 
 
 async def open_extras(settings: GuardSettings, metrics: GuardMetrics) -> Extras:
-    """The review store, gate and reviewer API that `settings` name (`review_store_url` with
-    `tokens_file`). `ConfigError` for half a configuration, so nothing starts unreviewed by mistake."""
-    extras = Extras()
-    if settings.review_store_url is None and settings.tokens_file is None:
-        return extras
-    if settings.review_store_url is None or settings.tokens_file is None:
-        raise ConfigError("review needs both a review store URL and a tokens file (--review-store, --tokens-file)")
-    from guard.review.api import review_routes
-    from guard.review.factory import open_review
-    from guard.review.tokens import load_tokens
+    """The review store, gate, reviewer API and audit sink that `settings` name (`guard.review.wiring`).
+    `ConfigError` for half a configuration, so nothing starts unreviewed by mistake."""
+    if settings.review_store_url is None and settings.tokens_file is None and settings.audit_path is None:
+        return Extras()
+    from guard.review.wiring import open_rooms
 
-    tokens = load_tokens(settings.tokens_file)
-    handles = await open_review(settings.review_store_url, metrics)
-    extras.closers.append(handles.aclose)
-    extras.review_gate = handles.gate
-    extras.admin_routes = review_routes(handles.store, tokens, None, metrics, handles.gate)
-    return extras
+    rooms = await open_rooms(settings, metrics)
+    return Extras(rooms.review_gate, rooms.audit_sink, rooms.admin_routes, rooms.proxy_routes, [rooms.aclose])
 
 
 def create_app(
@@ -116,6 +107,7 @@ def create_app(
     review_gate: ReviewGate | None = None,
     audit_sink: AuditSink | None = None,
     admin_routes: Sequence[BaseRoute] = (),
+    proxy_routes: Sequence[BaseRoute] = (),
     upstream: Upstream | None = None,
     metrics: GuardMetrics | None = None,
 ) -> GuardApp:
@@ -146,6 +138,6 @@ def create_app(
             settings.upstream_max_connections,
         )
     stepper = Stepper(runtime.screener, metrics, review_gate, audit_sink)
-    proxy = GuardASGI(Pipeline(runtime, upstream, stepper, metrics), metrics)
+    proxy = GuardASGI(Pipeline(runtime, upstream, stepper, metrics), metrics, side_routes=proxy_routes)
     admin = create_admin_app(registry, lambda: runtime.ready and not proxy.draining, admin_routes)
     return GuardApp(settings, registry, metrics, holder, runtime, upstream, proxy, admin)

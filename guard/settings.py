@@ -47,7 +47,7 @@ class GuardSettings(BaseModel):
     cache_size: Annotated[int, Field(ge=0, le=10_000_000)] = 10_000
 
     # Carried for the audit and review rooms; the proxy only passes them on.
-    audit_path: Path | None = None  # not yet opened by `guard serve`: the audit key source is undecided
+    audit_path: str | None = None  # a JSONL file or a postgresql:// DSN (guard.review.wiring)
     review_store_url: str | None = None
     tokens_file: Path | None = None
 

@@ -17,11 +17,14 @@ def is_postgres(spec: str) -> bool:
     return spec.startswith(("postgresql://", "postgres://"))
 
 
-async def open_audit_sink(spec: str, key: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> ReviewAuditSink:
-    sink: JsonlAuditSink | PostgresAuditSink
+def audit_sink_for(spec: str, key: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> JsonlAuditSink | PostgresAuditSink:
+    """Construct (no I/O) the sink `spec` names; `await sink.open()` before the first append."""
     if is_postgres(spec):
-        sink = PostgresAuditSink(spec, key)
-    else:
-        sink = JsonlAuditSink(Path(spec), key, max_bytes=max_bytes)
+        return PostgresAuditSink(spec, key)
+    return JsonlAuditSink(Path(spec), key, max_bytes=max_bytes)
+
+
+async def open_audit_sink(spec: str, key: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> ReviewAuditSink:
+    sink = audit_sink_for(spec, key, max_bytes)
     await sink.open()
     return sink

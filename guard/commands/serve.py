@@ -140,6 +140,7 @@ async def serve_guard(
             review_gate=opened.review_gate,
             audit_sink=opened.audit_sink,
             admin_routes=opened.admin_routes,
+            proxy_routes=opened.proxy_routes,
         )
     except BaseException:
         await opened.aclose()
@@ -187,9 +188,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--drain-timeout", type=float, default=30.0, help="seconds to finish in-flight requests")
     parser.add_argument("--max-connections", type=int, default=256, help="upstream connection pool size")
     parser.add_argument("--executor-threads", type=int, help="detector inference threads")
-    parser.add_argument("--audit-path", type=Path, help="audit log file (carried for the audit sink)")
+    parser.add_argument("--audit", "--audit-path", dest="audit_path", help="audit log: a JSONL file or postgresql://...")
     parser.add_argument("--review-store", help="review store URL (carried for the review gate)")
-    parser.add_argument("--tokens-file", type=Path, help="reviewer tokens file (carried for the review API)")
+    parser.add_argument("--tokens", "--tokens-file", dest="tokens_file", type=Path, help="reviewer tokens (YAML)")
     parser.add_argument("--log-level", choices=LEVELS, default="info")
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
+from starlette.routing import BaseRoute, Router
 from starlette.types import Receive, Scope, Send
 
 from guard.metrics import GuardMetrics, RejectReason
@@ -19,6 +21,7 @@ from guard.proxy.pipeline import Pipeline
 log = logging.getLogger(__name__)
 
 _JSON = (b"content-type", b"application/json")
+SIDE_PREFIX = "/guard/"
 
 
 async def send_error_if_possible(send: Send, started: list[bool], status: int, body: bytes) -> None:
@@ -37,7 +40,9 @@ async def send_error_if_possible(send: Send, started: list[bool], status: int, b
 class GuardASGI:
     """The proxy app. `lifespan` is left to the process (`guard serve` starts the runtime itself)."""
 
-    def __init__(self, pipeline: Pipeline, metrics: GuardMetrics) -> None:
+    def __init__(self, pipeline: Pipeline, metrics: GuardMetrics, side_routes: Sequence[BaseRoute] = ()) -> None:
+        # The guard's own endpoints on this port (a deferred review's result URL), all under `/guard/`.
+        self._side = Router(routes=list(side_routes)) if side_routes else None
         self._pipeline = pipeline
         self._metrics = metrics
         self._draining = False
@@ -83,6 +88,9 @@ class GuardASGI:
         self._in_flight += 1
         self._idle.clear()
         try:
+            if self._side is not None and str(scope.get("path", "")).startswith(SIDE_PREFIX):
+                await self._side(scope, receive, tracking_send)
+                return
             await self._pipeline.handle(scope, receive, tracking_send)
         except Exception as exc:  # noqa: BLE001 - the outermost boundary: answer, count, log the type only
             self._metrics.observe_unhandled()

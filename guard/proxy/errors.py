@@ -48,5 +48,6 @@ UNKNOWN_ROUTE = error_reply(404, "This path is not served by the guard's policy.
 def deferred_body(review_id: str) -> bytes:
     """A deferred review's immediate answer (202): where to look for the result later."""
     return json.dumps(
-        {"id": review_id, "object": "guard.review", "status": "pending"}, separators=(",", ":")
+        {"id": review_id, "object": "guard.review", "status": "pending", "result_url": f"/guard/reviews/{review_id}"},
+        separators=(",", ":"),
     ).encode()

@@ -111,7 +111,11 @@ class Pipeline:
                 {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in headers} if policy.tier_header else {}
             )
             tier = resolve_tier(policy, route, header_map, peer[0] if peer else None)
-            in_ctx = StepContext(request_id, route.name, tier, Direction.INPUT, method, path)
+            review_id = header_value(headers, b"x-guard-review-id")
+            in_ctx = StepContext(
+                request_id, route.name, tier, Direction.INPUT, method, path,
+                review_id.decode("latin-1") if review_id is not None else "",
+            )
             codec = active.codecs[route.name]
             body = await read_body(receive, policy.limits.max_body_bytes, header_value(headers, b"content-length"))
             out_headers = request_headers_for_upstream(headers)

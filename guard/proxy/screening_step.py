@@ -47,6 +47,7 @@ class StepContext:
     direction: Direction
     method: str = "POST"
     path: str = ""
+    review_id: str = ""  # `x-guard-review-id`: a deferred review's request, sent again (guard.review.gate)
 
 
 REVIEW_NOT_CONFIGURED = (
@@ -155,6 +156,7 @@ class Stepper:
                 method=ctx.method,
                 path=ctx.path,
                 body=body,
+                headers=(("x-guard-review-id", ctx.review_id),) if ctx.review_id else (),
             )
         )
         outcome = result.outcome

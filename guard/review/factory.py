@@ -3,8 +3,9 @@
     sqlite:///var/lib/guard/review.db     (one replica; the path after `sqlite://`)
     postgresql://user@host:5432/db        (replicas sharing one queue)
 
-The store is opened (schema created) and the gate's sweeper started before this returns; close both with
-`await gate.aclose()` then `await store.aclose()` (or `ReviewHandles.aclose()`).
+`open_review` opens the store (schema created) and starts the gate's sweeper before it returns;
+`build_review` only constructs (for `create_app`, which opens in `GuardApp.startup`). Close with
+`ReviewHandles.aclose()`: the gate first (held callers get 503), then the store.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ class ReviewHandles:
     store: ReviewStore
     gate: StoreReviewGate
 
+    async def open(self) -> None:
+        await self.store.open()
+        await self.gate.start()
+
     async def aclose(self) -> None:
         await self.gate.aclose()
         await self.store.aclose()
@@ -45,15 +50,23 @@ def store_for(url: str) -> ReviewStore:
     raise ConfigError(f"review store URL must start with sqlite:/// or postgresql://; {_EXAMPLES}")
 
 
-async def open_review(
+def build_review(
     url: str, metrics: GuardMetrics, webhook: WebhookSettings | None = None,
     poll_interval_s: float = 0.25, sweep_interval_s: float = 1.0,
 ) -> ReviewHandles:
+    """Construct (cheap, no I/O) the store and gate for `url`; `await handles.open()` before use."""
     store = store_for(url)
-    await store.open()
     notifier = ReviewNotifier(webhook) if webhook is not None else None
     gate = StoreReviewGate(
         store, metrics, DecisionBus(), notifier, poll_interval_s=poll_interval_s, sweep_interval_s=sweep_interval_s
     )
-    await gate.start()
     return ReviewHandles(store, gate)
+
+
+async def open_review(
+    url: str, metrics: GuardMetrics, webhook: WebhookSettings | None = None,
+    poll_interval_s: float = 0.25, sweep_interval_s: float = 1.0,
+) -> ReviewHandles:
+    handles = build_review(url, metrics, webhook, poll_interval_s, sweep_interval_s)
+    await handles.open()
+    return handles

@@ -27,6 +27,10 @@ from guard.types import Action
 
 log = logging.getLogger(__name__)
 
+# A caller whose deferred item was approved re-sends the same request with this header; the guard then
+# forwards it once (as approved, or as the reviewer edited it) instead of holding it again.
+REVIEW_ID_HEADER = "x-guard-review-id"
+
 
 class DecisionBus:
     """In-process wake-ups: the API tells the gate that an item it may be holding was decided."""
@@ -86,6 +90,9 @@ class StoreReviewGate:
         settings = request.decision.review
         if settings is None or self._closing:
             return HoldResult(ReviewOutcome.ERROR, "")
+        resubmitted = next((v for k, v in request.headers if k.lower() == REVIEW_ID_HEADER), None)
+        if resubmitted is not None:
+            return await self._resume(resubmitted, request)
         now = self._clock()
         item = NewItem(
             request_id=request.request_id, direction=request.direction, route=request.route,
@@ -106,6 +113,30 @@ class StoreReviewGate:
         if settings.deferred:
             return HoldResult(ReviewOutcome.DEFERRED, item.id)
         return await self._wait(item)
+
+    async def _resume(self, item_id: str, request: HoldRequest) -> HoldResult:
+        """A deferred item's request, sent again: forward it once if approved; never hold a second copy."""
+        try:
+            item = await self._store.get(item_id)
+            same = (
+                item.item.texts == request.texts and item.item.direction is request.direction
+                and item.item.route == request.route
+            )
+            if not same:
+                # An approval is for the texts a reviewer saw, not for whatever carries its id.
+                log.warning("review id resent with other texts", extra={"item_id": item.id})
+                return HoldResult(ReviewOutcome.ERROR, item.id)
+            if item.status is ItemStatus.PENDING:
+                return HoldResult(ReviewOutcome.DEFERRED, item.id)
+            if item.status in (ItemStatus.APPROVED, ItemStatus.EDITED):
+                item, consumed = await self._store.consume(item.id, self._clock())
+                if not consumed:
+                    log.warning("review approval already used", extra={"item_id": item.id})
+                    return HoldResult(ReviewOutcome.ERROR, item.id)
+            return result_of(item)
+        except ReviewError as exc:  # an unknown id included
+            log.warning("review resume failed", extra={"error_type": type(exc).__name__})
+            return HoldResult(ReviewOutcome.ERROR, "")
 
     async def _wait(self, item: NewItem) -> HoldResult:
         event = self._bus.register(item.id)

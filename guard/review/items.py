@@ -130,6 +130,7 @@ class ReviewItem:
     note: str = ""
     edited_texts: dict[int, str] | None = None
     decided_at: float | None = None
+    consumed_at: float | None = None  # deferred items: when the approved request was forwarded
 
     @property
     def id(self) -> str:

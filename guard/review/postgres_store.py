@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS guard_review_items (
     tier TEXT NOT NULL, policy_version TEXT NOT NULL, texts TEXT NOT NULL, findings TEXT NOT NULL,
     created_at DOUBLE PRECISION NOT NULL, deadline DOUBLE PRECISION NOT NULL, on_timeout TEXT NOT NULL,
     deferred INTEGER NOT NULL, forward TEXT NOT NULL, status TEXT NOT NULL, reviewer TEXT NOT NULL,
-    note TEXT NOT NULL, edited_texts TEXT, decided_at DOUBLE PRECISION
+    note TEXT NOT NULL, edited_texts TEXT, decided_at DOUBLE PRECISION, consumed_at DOUBLE PRECISION
 );
 CREATE INDEX IF NOT EXISTS guard_review_items_status_created ON guard_review_items (status, created_at);
 """
@@ -151,6 +151,16 @@ class PostgresReviewStore:
             return await cur.fetchall()
 
         return [row_item(r) for r in await self._run(sweep)]
+
+    async def consume(self, item_id: str, now: float) -> tuple[ReviewItem, bool]:
+        row = await self._fetch_one(
+            "UPDATE guard_review_items SET consumed_at = %s WHERE id = %s AND consumed_at IS NULL"
+            f" AND status IN ('approved', 'edited') RETURNING {_COLS}",
+            (now, item_id),
+        )
+        if row is not None:
+            return row_item(row), True
+        return await self.get(item_id), False
 
     async def stats(self) -> QueueStats:
         row = await self._fetch_one(

@@ -26,7 +26,7 @@ CREATE TABLE IF NOT EXISTS review_items (
     tier TEXT NOT NULL, policy_version TEXT NOT NULL, texts TEXT NOT NULL, findings TEXT NOT NULL,
     created_at REAL NOT NULL, deadline REAL NOT NULL, on_timeout TEXT NOT NULL, deferred INTEGER NOT NULL,
     forward TEXT NOT NULL, status TEXT NOT NULL, reviewer TEXT NOT NULL, note TEXT NOT NULL,
-    edited_texts TEXT, decided_at REAL
+    edited_texts TEXT, decided_at REAL, consumed_at REAL
 );
 CREATE INDEX IF NOT EXISTS review_items_status_created ON review_items (status, created_at);
 """
@@ -161,6 +161,27 @@ class SqliteReviewStore:
             return [r for r in rows if r is not None]
 
         return [row_item(r) for r in await self._run(sweep)]
+
+    async def consume(self, item_id: str, now: float) -> tuple[ReviewItem, bool]:
+        def use(conn: sqlite3.Connection) -> tuple[tuple[object, ...] | None, bool]:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                changed = conn.execute(
+                    "UPDATE review_items SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL"
+                    " AND status IN ('approved', 'edited')",
+                    (now, item_id),
+                ).rowcount == 1
+                row = conn.execute(f"{_SELECT} WHERE id = ?", (item_id,)).fetchone()
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return row, changed
+
+        row, changed = await self._run(use)
+        if row is None:
+            raise ItemNotFoundError("no review item with this id")
+        return row_item(row), changed
 
     async def stats(self) -> QueueStats:
         def count(conn: sqlite3.Connection) -> tuple[int, float | None]:

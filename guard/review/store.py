@@ -56,6 +56,10 @@ class ReviewStore(Protocol):
     async def expire_due(self, now: float) -> list[ReviewItem]:
         """Expire every pending item whose deadline has passed; returns the ones this call changed."""
 
+    async def consume(self, item_id: str, now: float) -> tuple[ReviewItem, bool]:
+        """Use up an approved or edited deferred item's approval (once); returns the item and whether
+        this call consumed it."""
+
     async def stats(self) -> QueueStats: ...
 
     async def aclose(self) -> None: ...
@@ -65,7 +69,7 @@ class ReviewStore(Protocol):
 COLUMNS = (
     "id", "request_id", "direction", "route", "tier", "policy_version", "texts", "findings",
     "created_at", "deadline", "on_timeout", "deferred", "forward", "status", "reviewer", "note",
-    "edited_texts", "decided_at",
+    "edited_texts", "decided_at", "consumed_at",
 )
 
 
@@ -79,7 +83,7 @@ def item_row(item: NewItem) -> tuple[object, ...]:
         item.id, item.request_id, item.direction.value, item.route, item.tier, item.policy_version,
         json.dumps(list(item.texts)), json.dumps([f.to_json() for f in item.findings]),
         item.created_at, item.deadline, item.on_timeout.value, 1 if item.deferred else 0,
-        json.dumps(forward), ItemStatus.PENDING.value, "", "", None, None,
+        json.dumps(forward), ItemStatus.PENDING.value, "", "", None, None, None,
     )
 
 
@@ -102,11 +106,13 @@ def row_item(row: tuple[object, ...]) -> ReviewItem:
     )
     edited = values["edited_texts"]
     decided_at = values["decided_at"]
+    consumed_at = values["consumed_at"]
     return ReviewItem(
         item=new, status=ItemStatus(str(values["status"])), reviewer=str(values["reviewer"]),
         note=str(values["note"]),
         edited_texts=None if edited is None else {int(k): str(v) for k, v in json.loads(str(edited)).items()},
         decided_at=None if decided_at is None else float(str(decided_at)),
+        consumed_at=None if consumed_at is None else float(str(consumed_at)),
     )
 
 
