@@ -188,6 +188,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--drain-timeout", type=float, default=30.0, help="seconds to finish in-flight requests")
     parser.add_argument("--max-connections", type=int, default=256, help="upstream connection pool size")
     parser.add_argument("--executor-threads", type=int, help="detector inference threads")
+    parser.add_argument("--upstream-connect-timeout", type=float, help="seconds to connect to the upstream (default 5)")
+    parser.add_argument(
+        "--upstream-read-timeout", type=float, help="seconds the upstream may stay silent mid-answer (default 120)"
+    )
     parser.add_argument("--audit", "--audit-path", dest="audit_path", help="audit log: a JSONL file or postgresql://...")
     parser.add_argument("--review-store", help="review store URL (carried for the review gate)")
     parser.add_argument("--tokens", "--tokens-file", dest="tokens_file", type=Path, help="reviewer tokens (YAML)")
@@ -209,6 +213,10 @@ def _settings_fields(args: argparse.Namespace) -> dict[str, object]:
     }
     if args.executor_threads is not None:
         fields["executor_threads"] = args.executor_threads
+    if args.upstream_connect_timeout is not None:
+        fields["upstream_connect_timeout_s"] = args.upstream_connect_timeout
+    if args.upstream_read_timeout is not None:
+        fields["upstream_read_timeout_s"] = args.upstream_read_timeout
     return fields
 
 
