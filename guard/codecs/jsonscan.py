@@ -1,9 +1,11 @@
 """Parse a raw JSON body once, remembering where each string literal sits, and splice new text into it.
 
-`parse_json` validates like `json.loads` (same grammar, same NaN/Infinity leniency) but walks the body with
-an explicit stack, so depth is bounded without recursion, duplicate object keys are refused (a guard and an
-upstream that disagree on which duplicate wins is a screening bypass), and every string value comes back as
-a `JsonStr`: a `str` that also knows the offsets of its literal in the decoded body text.
+`parse_json` accepts what `json.loads` accepts (same grammar, same NaN/Infinity leniency) except duplicate
+object keys, which it refuses (a guard and an upstream that disagree on which duplicate wins is a screening
+bypass), and bodies nested deeper than the limit. Every string value comes back as a `JsonStr`: a `str`
+that also knows the offsets of its literal in the decoded body text. The common case runs at C speed
+(`json.loads`, then a regex over the literals paired with the values in document order); anything unusual
+goes to an exact walker with an explicit stack (no recursion), which also writes the error message.
 
 `rewrite_strings` replaces decoded ranges of those strings by mapping decoded-character offsets to raw
 offsets inside the literal (escapes such as `\\u00e9`, `\\"` and surrogate pairs span several raw
@@ -15,13 +17,14 @@ Errors quote no body text: they name the problem and its line/column.
 
 from __future__ import annotations
 
+import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from json import JSONDecodeError
 from json import decoder as _json_decoder
-from typing import cast
+from typing import Any, cast
 
 from guard.codecs.base import Extraction, Replacement, TextEdit
 from guard.errors import RequestError
@@ -41,6 +44,8 @@ _CONSTANTS: tuple[tuple[str, object], ...] = (
     ("Infinity", math.inf),
     ("-Infinity", -math.inf),
 )
+# Every string literal of a valid body, in order; group 1 matches for keys (followed by ':').
+_LITERALS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"([ \t\n\r]*:)?', re.DOTALL).finditer
 _ESCAPED = re.compile(r'["\\\x00-\x1f\ud800-\udfff]')
 _SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
 
@@ -68,6 +73,9 @@ class SlotLiterals:
 
     document: JsonDocument
     literals: tuple[JsonStr, ...]
+
+
+_SLOW = object()  # _parse_fast's "ask the walker"
 
 
 class _Malformed(Exception):
@@ -100,7 +108,9 @@ def parse_json(body: bytes, max_depth: int, direction: Direction = Direction.INP
     except UnicodeDecodeError as exc:
         raise RequestError(status, f"{noun} is not valid UTF-8 (byte {exc.start})", code) from None
     try:
-        value = _parse(text, max_depth)
+        value = _parse_fast(text, max_depth)
+        if value is _SLOW:
+            value = _parse(text, max_depth)  # also the one that says exactly what is wrong, and where
     except _Malformed as exc:
         raise RequestError(status, f"{noun} {exc.message} at {_where(text, exc.pos)}", code) from None
     except JSONDecodeError as exc:  # from scanstring; its messages never quote the text
@@ -109,6 +119,61 @@ def parse_json(body: bytes, max_depth: int, direction: Direction = Direction.INP
             status, f"{noun} is not valid JSON: {detail[:1].lower()}{detail[1:]} at {_where(text, exc.pos)}", code
         ) from None
     return JsonDocument(body, text, value)
+
+
+def _parse_fast(text: str, max_depth: int) -> object:
+    """The common case at C speed: `json.loads` builds the value, a regex finds the string literals, and
+    one walk in document order pairs each string value with its literal (a dict's order is the body's
+    order). Returns `_SLOW` when the body is not plainly valid within the depth limit, or has fewer keys
+    than key literals (a duplicate key), so that the exact walker can report it."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return _SLOW
+    spans: list[tuple[int, int]] = []
+    keys_in_body = 0
+    for match in _LITERALS(text):
+        if match.group(1) is None:
+            spans.append(match.span())
+        else:
+            keys_in_body += 1
+    next_span = iter(spans).__next__
+    if value.__class__ is str:
+        return _located(value, next_span())
+    if value.__class__ is not list and value.__class__ is not dict:
+        return value
+    keys_in_value = 0
+    stack: list[tuple[Any, Iterator[Any]]] = []
+    child = value
+    while True:
+        if len(stack) >= max_depth:
+            return _SLOW
+        if child.__class__ is list:
+            stack.append((child, iter(range(len(child)))))
+        else:
+            keys_in_value += len(child)
+            stack.append((child, iter(list(child))))
+        while stack:
+            container, keys = stack[-1]
+            for key in keys:
+                child = container[key]
+                kind = child.__class__
+                if kind is str:
+                    container[key] = _located(child, next_span())
+                elif kind is list or kind is dict:
+                    break
+            else:
+                stack.pop()
+                continue
+            break
+        if not stack:
+            return value if keys_in_value == keys_in_body else _SLOW
+
+
+def _located(value: str, span: tuple[int, int]) -> JsonStr:
+    literal = JsonStr(value)
+    literal.start, literal.end = span
+    return literal
 
 
 def _read_key(s: str, pos: int, memo: dict[str, str]) -> tuple[str, int]:

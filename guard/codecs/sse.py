@@ -59,7 +59,7 @@ class SseParser:
     """Per-stream SSE state: the bytes of the event being received and its complete lines so far."""
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
+        self._buffer = bytearray()  # starts at the first byte of the event being received
         self._scan = 0  # where the next line starts in the buffer
         self._lines: list[bytes] = []
         self._first = True
@@ -74,32 +74,36 @@ class SseParser:
         events = self._drain(final=True)
         if self._scan < len(self._buffer):
             self._lines.append(bytes(self._buffer[self._scan :]))
-            self._scan = len(self._buffer)
         if self._buffer:
-            events.append(self._dispatch(len(self._buffer)))
+            events.append(self._event(bytes(self._buffer)))
+            self._buffer.clear()
+            self._scan = 0
         return events
 
-    def _dispatch(self, end: int) -> SseEvent:
-        event = _parse_block(bytes(self._buffer[:end]), self._lines, self._first)
+    def _event(self, raw: bytes) -> SseEvent:
+        event = _parse_block(raw, self._lines, self._first)
         self._first = False
-        del self._buffer[:end]
-        self._scan -= end
         self._lines = []
         return event
 
     def _drain(self, final: bool) -> list[SseEvent]:
         events: list[SseEvent] = []
         buffer = self._buffer
+        size = len(buffer)
+        start = 0  # of the current event; consumed bytes are dropped once, at the end
+        scan = self._scan
         while True:
-            match = _LINE_END.search(buffer, self._scan)
+            match = _LINE_END.search(buffer, scan)
             if match is None:
-                return events
-            if not final and match.end() == len(buffer) and buffer[match.start()] == 0x0D:
-                return events  # a trailing \r may be the first half of \r\n
-            line_start = self._scan
-            self._scan = match.end()
+                break
+            if not final and match.end() == size and buffer[match.start()] == 0x0D:
+                break  # a trailing \r may be the first half of \r\n
+            line_start, scan = scan, match.end()
             if match.start() == line_start:  # blank line: the block ends here
-                events.append(self._dispatch(self._scan))
-                buffer = self._buffer
+                events.append(self._event(bytes(buffer[start:scan])))
+                start = scan
             else:
                 self._lines.append(bytes(buffer[line_start : match.start()]))
+        del buffer[:start]
+        self._scan = scan - start
+        return events

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from guard.codecs.base import BodyLimits, Passthrough, StreamPiece, TextDelta, TextEdit
+from guard.codecs import jsonscan
 from guard.codecs.jsonscan import JsonStr, escape_json, parse_json, raw_offsets, rewrite_strings
 from guard.codecs.openai_chat import OpenAIChatCodec
 from guard.codecs.sse import SseEvent, SseParser
@@ -140,6 +141,22 @@ def test_every_string_is_located(document: tuple[str, list[Literal]]) -> None:
         offsets = raw_offsets(text, literal)
         start = literal.start + 1
         assert tuple(offsets or range(start, start + len(literal) + 1)) == expected.offsets
+
+
+@FAST
+@given(documents(), st.integers(1, 5))
+def test_fast_path_and_exact_walker_agree(document: tuple[str, list[Literal]], depth: int) -> None:
+    # parse_json takes json.loads + a literal regex when it can, and the exact walker otherwise.
+    text, _ = document
+    try:
+        walked = jsonscan._parse(text, depth)
+    except jsonscan._Malformed as error:
+        assert "nested deeper" in error.message
+        assert jsonscan._parse_fast(text, depth) is jsonscan._SLOW
+        return
+    fast = jsonscan._parse_fast(text, depth)
+    assert fast == walked
+    assert [(s.start, s.end) for s in located(fast)] == [(s.start, s.end) for s in located(walked)]
 
 
 @st.composite
