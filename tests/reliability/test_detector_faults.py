@@ -34,7 +34,9 @@ def _policy(mode: str, tier: str) -> dict[str, object]:
 @pytest.mark.parametrize("mode", ["raise", "sleep"])
 @pytest.mark.parametrize("tier", ["limited", "high"])
 def test_detector_fault_on_the_prompt(start_guard: StartGuard, mode: str, tier: str) -> None:
-    with FaultServer(Behaviour(Mode.OK)) as upstream:
+    # The answer does not carry the trigger, so only the prompt's screening fails.
+    clean = Behaviour(Mode.SCRIPTED, content_type="application/json", chunks=(chat_completion("fine"),))
+    with FaultServer(clean) as upstream:
         guard = start_guard(upstream.url, _policy(mode, tier))
         response = httpx.post(guard.url + CHAT, json=chat(f"please {TRIGGER} now"), timeout=10)
         assert guard.metric("guard_detector_errors_total", detector="marker", reason=REASONS[mode]) == 1
