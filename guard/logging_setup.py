@@ -51,6 +51,9 @@ _RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)).
     "message", "asctime", "taskName",
 }
 
+# Extras libraries add that we drop without comment (uvicorn's ANSI-coloured copy of its message).
+_SILENT_DROPS = frozenset({"color_message"})
+
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("guard_request_id", default="")
 
 
@@ -86,7 +89,8 @@ class ExtraWhitelistFilter(logging.Filter):
             value = getattr(record, key)
             if key not in ALLOWED_FIELDS or (_safe_value(value) is None and value is not None):
                 delattr(record, key)
-                dropped.append(key)
+                if key not in _SILENT_DROPS:
+                    dropped.append(key)
         if dropped:
             record.dropped_fields = sorted(dropped)
         return True

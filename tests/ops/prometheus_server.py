@@ -13,7 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 import yaml
@@ -51,6 +51,7 @@ class PrometheusServer:
         self.log_path = workdir / "prometheus.log"
         self._ready_timeout_s = ready_timeout_s
         self.proc: subprocess.Popen[bytes] | None = None
+        self._log_file: BinaryIO | None = None
 
     def start(self) -> PrometheusServer:
         check = subprocess.run(
@@ -59,6 +60,7 @@ class PrometheusServer:
         )
         if check.returncode != 0:
             raise RuntimeError(f"promtool rejects the test config:\n{check.stdout}{check.stderr}")
+        self._log_file = self.log_path.open("ab")
         self.proc = subprocess.Popen(  # noqa: S603 - fixed arguments
             [
                 tool("prometheus"),
@@ -68,16 +70,25 @@ class PrometheusServer:
                 "--storage.tsdb.retention.time=1h",
                 "--web.enable-lifecycle",
             ],
-            stdout=self.log_path.open("ab"),
+            stdout=self._log_file,
             stderr=subprocess.STDOUT,
         )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self) -> None:
+        assert self.proc is not None
         deadline = time.monotonic() + self._ready_timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"prometheus exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
             try:
                 if httpx.get(self.url + "/-/ready", timeout=1.0).status_code == 200:
-                    return self
+                    return
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
@@ -91,6 +102,8 @@ class PrometheusServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
+        if self._log_file is not None:
+            self._log_file.close()
 
     def __enter__(self) -> PrometheusServer:
         return self.start()

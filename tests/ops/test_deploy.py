@@ -191,6 +191,11 @@ def test_guard_arguments_are_accepted_by_guard_serve(overlay: tuple[str, list[di
         assert args.host == "127.0.0.1", "the sidecar's proxy must not be reachable from outside the pod"
     else:
         assert args.host == "0.0.0.0"
+    if name == "ha":
+        assert str(args.audit_path).startswith("postgresql://") and args.review_store.startswith("postgresql://")
+        assert str(args.tokens_file) == "/etc/guard/tokens/tokens.yaml"
+    else:
+        assert str(args.audit_path) == "/var/lib/guard/audit.jsonl"
 
 
 def test_sidecar_app_talks_to_the_guard_on_localhost() -> None:
@@ -210,6 +215,8 @@ def test_ha_shares_postgresql_across_replicas() -> None:
     assert deployment["spec"]["replicas"] >= 3
     guard = guard_container(deployment)
     assert "--review-store=$(GUARD_POSTGRES_DSN)" in guard["args"]
+    assert "--audit=$(GUARD_POSTGRES_DSN)" in guard["args"]
+    assert "--tokens=/etc/guard/tokens/tokens.yaml" in guard["args"]
     assert not any("sqlite" in a for a in guard["args"])
     (dsn,) = [e for e in guard["env"] if e["name"] == "GUARD_POSTGRES_DSN"]
     assert dsn["valueFrom"]["secretKeyRef"] == {"name": "guard-postgres", "key": "dsn"}
