@@ -26,8 +26,12 @@ def shape_error(direction: Direction, message: str) -> RequestError:
 
 
 def dumps(value: Any) -> bytes:
-    """Compact UTF-8 JSON, for bodies the guard writes itself."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """Compact UTF-8 JSON, for bodies the guard writes itself. A lone surrogate (an upstream may send
+    `"\\ud800"`) cannot be UTF-8, so such a value is written with ASCII escapes instead."""
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":")).encode("ascii")
 
 
 def input_refusal(decision: Decision, message: str) -> Reply:

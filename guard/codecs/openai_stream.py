@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from guard.codecs.base import Passthrough, StreamPiece, TextDelta
+from guard.codecs.openai_common import dumps
 from guard.codecs.sse import SseEvent, SseParser
 
 _DONE = b"data: [DONE]\n\n"
@@ -40,7 +41,7 @@ JsonObject = dict[str, Any]
 
 
 def _sse_data(fields: bytes, payload: JsonObject) -> bytes:
-    return fields + b"data: " + json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+    return fields + b"data: " + dumps(payload) + b"\n\n"
 
 
 class OpenAIStreamReader(ABC):

@@ -45,13 +45,13 @@ class TextCodec:
             pieces += [old[cursor : edit.start], edit.replacement]
             cursor = edit.end
         pieces.append(old[cursor:])
-        return "".join(pieces).encode("utf-8", "surrogatepass")
+        return "".join(pieces).encode("utf-8", "replace")  # a lone surrogate has no UTF-8 form
 
     def refuse_input(self, decision: Decision, message: str) -> Reply:
-        return Reply(400, message.encode("utf-8"), _CONTENT_TYPE)
+        return Reply(400, message.encode("utf-8", "replace"), _CONTENT_TYPE)
 
     def refuse_output(self, body: bytes, extraction: Extraction, refusal_text: str) -> bytes:
-        return refusal_text.encode("utf-8")
+        return refusal_text.encode("utf-8", "replace")
 
     def stream_reader(self) -> StreamReader | None:
         return None

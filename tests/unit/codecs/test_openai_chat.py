@@ -255,3 +255,16 @@ def test_render_refusal_ends_every_choice_then_done() -> None:
 def test_render_refusal_before_any_chunk_is_still_valid() -> None:
     out = CODEC.stream_reader().render_refusal("No.")
     ChatCompletionChunk.model_validate(json.loads(out.split(b"\n\n")[0][6:]))
+
+
+def test_lone_surrogates_from_upstream_never_break_rendering() -> None:
+    answer = b'{"id": "x\\ud800", "choices": [{"index": 0, "message": {"role": "assistant", "content": "a\\udc00"}}]}'
+    extraction = CODEC.extract(answer, Direction.OUTPUT)
+    assert extraction.slots[0].text == "a\udc00"
+    refused = CODEC.refuse_output(answer, extraction, "No.")
+    assert json.loads(refused)["id"] == "x\ud800"
+    reader = CODEC.stream_reader()
+    pieces = reader.feed(b'data: {"id": "c\\ud800", "choices": [{"index": 0, "delta": {"content": "\\udc00"}, "finish_reason": "stop"}]}\n\n')
+    assert pieces[0] == TextDelta(0, "\udc00")
+    assert json.loads(reader.render_text(0, "\udc00")[6:])["choices"][0]["delta"]["content"] == "\udc00"
+    assert b"content_filter" in reader.render_refusal("No.")
