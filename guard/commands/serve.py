@@ -163,7 +163,10 @@ async def serve_guard(
         log.info("draining", extra={"signal": "stop", "count": app.proxy.in_flight})
         app.proxy.start_draining()
         proxy_server.stop_accepting()
-        await app.proxy.wait_idle(settings.drain_timeout_s)
+        if not await app.proxy.wait_idle(settings.drain_timeout_s) and opened.review_gate is not None:
+            # Callers still held for a reviewer are answered now (their items stay pending), not cut off.
+            await opened.review_gate.release()
+            await app.proxy.wait_idle(settings.drain_timeout_s)
     finally:
         for server in (proxy_server, admin_server, demo_server):
             if server is not None:

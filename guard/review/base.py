@@ -56,3 +56,7 @@ class HoldResult:
 
 class ReviewGate(Protocol):
     async def hold(self, request: HoldRequest) -> HoldResult: ...
+
+    async def release(self) -> None:
+        """Stop holding (a draining guard whose drain time is up): every waiting `hold` returns ERROR at
+        once, so its caller gets an answer rather than a cut connection; the items stay pending."""

@@ -196,10 +196,13 @@ class StoreReviewGate:
             except ReviewError as exc:
                 log.error("review sweep failed", extra={"error_type": type(exc).__name__})
 
-    async def aclose(self) -> None:
-        """Stop holding: every waiting caller gets ERROR (answered 503); pending items stay pending."""
+    async def release(self) -> None:
+        """Stop holding: every waiting caller gets ERROR (a clear refusal); pending items stay pending."""
         self._closing = True
         self._bus.notify_all()
+
+    async def aclose(self) -> None:
+        await self.release()
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):

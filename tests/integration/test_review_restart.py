@@ -52,7 +52,7 @@ def test_sigkill_while_holding_keeps_the_item_and_never_allows(tmp_path: Path) -
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
-def test_a_graceful_stop_answers_held_callers_with_503(tmp_path: Path) -> None:
+def test_a_graceful_stop_answers_held_callers_with_a_refusal(tmp_path: Path) -> None:
     tokens = write_tokens(tmp_path / "tokens.yaml")
     policy = write_policy(tmp_path / "policy.yaml", timeout_s=120)
     callers = Callers()
@@ -67,7 +67,9 @@ def test_a_graceful_stop_answers_held_callers_with_503(tmp_path: Path) -> None:
             wait_pending(guard.admin_url)
             guard.signal(signal.SIGTERM)
             answer = held.result(timeout=30)
-            assert answer.status_code == 503, answer.text
+            # A clear refusal once the drain time is up (the item stays pending), never the model's answer.
+            assert answer.status_code == 400, answer.text
+            assert "review could not be completed" in answer.json()["error"]["message"]
             assert upstream.received == []
             assert guard.wait_exit(30) == 0
         finally:
