@@ -46,9 +46,11 @@ class StreamOutput:
 
 
 def release_point(length: int, overlap: int, spans: Sequence[Span], final: bool) -> int:
-    """How many leading characters may go: all but `overlap` (all when `final`), moved back to the start
-    of any span the cut would fall inside."""
-    cut = length if final else max(0, length - overlap)
+    """How many leading characters may go: all when `final` (everything left has been screened whole);
+    otherwise all but `overlap`, moved back to the start of any span the cut would fall inside."""
+    if final:
+        return length
+    cut = max(0, length - overlap)
     moved = True
     while moved:
         moved = False

@@ -148,3 +148,28 @@ def test_audit_failure_refuses_with_503(fake_upstream: FakeUpstream, tmp_path: P
         assert len(fake_upstream.received) == 1  # the refused request never reached the upstream
         log.rmdir()
         assert httpx.post(guard.url + CHAT, json=chat_body("hello")).status_code == 200
+
+
+class _BrokenGate:
+    """A `ReviewGate` that breaks its contract (it must never raise): what reaches the outermost boundary."""
+
+    async def hold(self, request: object) -> object:
+        raise RuntimeError("gate bug quoting secret-value-123")
+
+
+def test_unhandled_error_is_a_fixed_500_and_counted(fake_upstream: FakeUpstream, tmp_path: Path) -> None:  # noqa: F811
+    async def extras(settings: GuardSettings, metrics: GuardMetrics) -> Extras:
+        return Extras(review_gate=_BrokenGate())  # type: ignore[arg-type]
+
+    with GuardThread(fake_upstream.url, marker_policy(tmp_path, input_action="review"), extras=extras) as guard:
+        response = httpx.post(guard.url + CHAT, json=chat_body(f"x {MARKER}"))
+        assert response.status_code == 500
+        assert response.json() == {
+            "error": {"message": "The guard failed to handle this request.", "type": "server_error",
+                      "param": None, "code": "internal_error"}
+        }
+        assert "secret-value" not in response.text
+        assert guard.metric("guard_unhandled_errors_total") == 1
+        assert fake_upstream.received == []
+        ok = httpx.post(guard.url + CHAT, json=chat_body("no marker"))
+        assert ok.status_code == 200
