@@ -79,3 +79,9 @@ def test_rules_query_only_guard_metrics() -> None:
         for rule in group["rules"]:
             expr = str(rule["expr"])
             assert "guard_" in expr or "guard:" in expr, rule
+
+
+def test_operators_page_lists_every_alert() -> None:
+    page = (REPO / "docs" / "operations.md").read_text(encoding="utf-8")
+    missing = [str(rule["alert"]) for rule in alerts() if str(rule["alert"]).split("SLO")[0] not in page]
+    assert not missing, f"docs/operations.md does not mention {missing}"
