@@ -113,7 +113,7 @@ def street_address_recognizer(supported_language: str = "en") -> Any:
     module import, so this module stays cheap for configs and tests that only need the pattern."""
     from presidio_analyzer import AnalysisExplanation, LocalRecognizer, RecognizerResult
 
-    class StreetAddressRecognizer(LocalRecognizer):  # type: ignore[misc]
+    class StreetAddressRecognizer(LocalRecognizer):
         def load(self) -> None:
             """Nothing to load: the pattern is compiled at import."""
 

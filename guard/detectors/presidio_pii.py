@@ -251,7 +251,7 @@ def _offline_email_recognizer() -> Any:
     import tldextract
     from presidio_analyzer.predefined_recognizers import EmailRecognizer
 
-    class OfflineEmailRecognizer(EmailRecognizer):  # type: ignore[misc]
+    class OfflineEmailRecognizer(EmailRecognizer):
         def __init__(self) -> None:
             super().__init__(name="EmailRecognizer")
             self._extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)

@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import logging
 import os
+import re
 import signal
 import time
 from collections.abc import Awaitable, Callable
@@ -54,6 +55,11 @@ def _read(path: Path) -> tuple[bytes, _Fingerprint]:
         problem = Problem(str(path), 0, "<file>", f"cannot read the policy file: {exc.strerror or type(exc).__name__}")
         raise PolicyFileError([problem]) from None
     return raw, _Fingerprint(len(raw), stat.st_mtime_ns, hashlib.sha256(raw).hexdigest())
+
+
+def _loggable(field: str) -> str:
+    """`detectors[0].kind` → `detectors.0.kind`, `<file>` → `file`: the identifier shape logs keep."""
+    return re.sub(r"\[(\d+)\]", r".\1", field).strip("<>")
 
 
 class PolicyHolder:
@@ -126,7 +132,7 @@ class PolicyHolder:
                 self._last_error = str(exc)
                 # Logs carry the failing field paths, not the message text (logging_setup keeps only
                 # identifier-shaped values); the full `FILE:LINE: field: message` is in `last_error`.
-                fields = [p.field for p in exc.problems] if isinstance(exc, PolicyFileError) else []
+                fields = [_loggable(p.field) for p in exc.problems] if isinstance(exc, PolicyFileError) else []
                 log.error(
                     "policy reload refused; the running policy stays",
                     extra={

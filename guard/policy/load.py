@@ -60,7 +60,7 @@ def default_policy_path() -> Path:
     return Path(guard.__file__).resolve().parent.parent / "policies" / "default.yaml"
 
 
-class _LineLoader(yaml.SafeLoader):
+class _LineLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no type stubs
     """SafeLoader whose composed node tree is kept: node start marks give each key's line."""
 
 

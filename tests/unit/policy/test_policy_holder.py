@@ -172,3 +172,31 @@ def test_sighup_reloads(policy_path: Path, registry: CollectorRegistry) -> None:
 def test_poll_interval_must_be_positive(policy_path: Path, registry: CollectorRegistry) -> None:
     with pytest.raises(ConfigError):
         PolicyHolder.open(policy_path, GuardMetrics(registry, "test"), poll_interval_s=0)
+
+
+def test_refusals_are_logged_in_a_shape_the_log_filter_keeps(
+    policy_path: Path, registry: CollectorRegistry
+) -> None:
+    import io
+    import json
+    import logging
+
+    from guard.logging_setup import configure_logging
+
+    holder = PolicyHolder.open(policy_path, GuardMetrics(registry, "test"))
+    policy_path.write_text("name: t\nversion: '2'\ndetectors: [{kind: nope, name: r}]\ndefault_tier: x\ntiers: {x: {}}\n")
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    access_disabled = logging.getLogger("uvicorn.access").disabled
+    try:
+        configure_logging("info", stream=stream)
+        assert asyncio.run(holder.reload()) is False
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+        logging.getLogger("uvicorn.access").disabled = access_disabled
+    records = [json.loads(line) for line in stream.getvalue().splitlines()]
+    (refused,) = [r for r in records if r["message"].startswith("policy reload refused")]
+    assert refused["reason"] == "detectors.0.kind"
+    assert refused["policy_version"] == "1" and refused["error_type"] == "PolicyFileError"
