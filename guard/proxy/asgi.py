@@ -22,6 +22,12 @@ log = logging.getLogger(__name__)
 
 _JSON = (b"content-type", b"application/json")
 SIDE_PREFIX = "/guard/"
+# The HTTP parser (httptools) sets no bound on a request's head; past this many bytes of header names and
+# values the request is refused (431) rather than forwarded, as common front proxies do (nginx: 32 KiB).
+MAX_HEADER_BYTES = 64 * 1024
+_HEADERS_TOO_LARGE = errors.error_body(
+    f"Request headers exceed {MAX_HEADER_BYTES} bytes.", "headers_too_large"
+)
 
 
 async def send_error_if_possible(send: Send, started: list[bool], status: int, body: bytes) -> None:
@@ -77,6 +83,10 @@ class GuardASGI:
         if self._draining:
             self._metrics.observe_rejected(RejectReason.SHUTTING_DOWN)
             await send_error_if_possible(send, [False], errors.SHUTTING_DOWN.status, errors.SHUTTING_DOWN.body)
+            return
+        if sum(len(name) + len(value) for name, value in scope["headers"]) > MAX_HEADER_BYTES:
+            self._metrics.observe_rejected(RejectReason.HEADERS_TOO_LARGE)
+            await send_error_if_possible(send, [False], 431, _HEADERS_TOO_LARGE)
             return
         started = [False]
 
