@@ -106,7 +106,7 @@ class OpenAIChatCodec(OpenAIJsonCodec):
         return {**value, "choices": choices}
 
     def stream_reader(self) -> ChatStreamReader:
-        return ChatStreamReader()
+        return ChatStreamReader(self._limits.max_body_bytes)
 
 
 class ChatStreamReader(OpenAIStreamReader):

@@ -66,7 +66,7 @@ class OpenAICompletionsCodec(OpenAIJsonCodec):
         return {**value, "choices": choices}
 
     def stream_reader(self) -> CompletionsStreamReader:
-        return CompletionsStreamReader()
+        return CompletionsStreamReader(self._limits.max_body_bytes)
 
 
 class CompletionsStreamReader(OpenAIStreamReader):

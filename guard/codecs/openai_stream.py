@@ -49,8 +49,8 @@ class OpenAIStreamReader(ABC):
 
     object_name: str  # the chunks' `object`, used until the upstream has sent one
 
-    def __init__(self) -> None:
-        self._parser = SseParser()
+    def __init__(self, max_event_bytes: int) -> None:
+        self._parser = SseParser(max_event_bytes)
         self._template: JsonObject = {"id": "guard", "object": self.object_name, "created": 0, "model": ""}
         self._choices: dict[int, None] = {}  # insertion-ordered set
 

@@ -7,13 +7,16 @@ so any chunking of the same bytes yields the same events. Lines are decoded only
 boundary inside a multibyte UTF-8 character is harmless; invalid UTF-8 decodes to U+FFFD as the standard
 says. Unlike a browser, `finish` also returns a trailing event that lacks its blank line (an upstream
 that closes right after `data: [DONE]`), and blocks without data (comments, stray blank lines) are
-returned too, so the caller can pass them through.
+returned too, so the caller can pass them through. An event longer than `max_event_bytes` raises
+`UpstreamError` (the proxy ends the stream there, having released nothing unscreened).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from guard.errors import UpstreamError
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 
@@ -58,7 +61,8 @@ def _parse_block(raw: bytes, lines: list[bytes], first_in_stream: bool) -> SseEv
 class SseParser:
     """Per-stream SSE state: the bytes of the event being received and its complete lines so far."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_event_bytes: int | None = None) -> None:
+        self._max_event_bytes = max_event_bytes
         self._buffer = bytearray()  # starts at the first byte of the event being received
         self._scan = 0  # where the next line starts in the buffer
         self._lines: list[bytes] = []
@@ -67,7 +71,11 @@ class SseParser:
     def feed(self, chunk: bytes) -> list[SseEvent]:
         """Add bytes; return the events they complete."""
         self._buffer += chunk
-        return self._drain(final=False)
+        events = self._drain(final=False)
+        if self._max_event_bytes is not None and len(self._buffer) > self._max_event_bytes:
+            # An event that never ends would grow without bound; the proxy ends the stream on this.
+            raise UpstreamError(f"upstream sent an SSE event longer than {self._max_event_bytes} bytes")
+        return events
 
     def finish(self) -> list[SseEvent]:
         """The stream ended: a last partial line counts as complete, and a last block as an event."""

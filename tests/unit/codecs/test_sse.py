@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from guard.codecs.sse import SseEvent, SseParser
+from guard.errors import UpstreamError
 
 
 def parse(stream: bytes, step: int = 0) -> list[SseEvent]:
@@ -83,3 +86,11 @@ def test_nothing_left_means_no_event_at_finish() -> None:
     parser = SseParser()
     assert len(parser.feed(b"data: a\n\n")) == 1
     assert parser.finish() == []
+
+
+def test_an_endless_event_is_an_upstream_error() -> None:
+    parser = SseParser(max_event_bytes=16)
+    assert [e.data for e in parser.feed(b"data: 0123456789\n\n")] == ["0123456789"]  # 18 bytes, but complete
+    parser.feed(b"data: 0123456789")
+    with pytest.raises(UpstreamError, match="longer than 16 bytes"):
+        parser.feed(b"X")
