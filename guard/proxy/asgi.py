@@ -12,7 +12,7 @@ import logging
 from collections.abc import Sequence
 
 from starlette.routing import BaseRoute, Router
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from guard.metrics import GuardMetrics, RejectReason
 from guard.proxy import errors
@@ -90,7 +90,7 @@ class GuardASGI:
             return
         started = [False]
 
-        async def tracking_send(message: dict[str, object]) -> None:
+        async def tracking_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 started[0] = True
             await send(message)
