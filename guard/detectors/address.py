@@ -17,7 +17,7 @@ from typing import Any
 ENTITY = "STREET_ADDRESS"
 RECOGNIZER_NAME = "StreetAddressRecognizer"
 # Bump when the patterns or scores change: it is part of the detector's version (cache key).
-VERSION = "1"
+VERSION = "2"
 
 # Suffixes that rarely mean anything else after "<number> <Name>": full words, then abbreviations.
 _STRONG_WORDS = (
@@ -84,14 +84,27 @@ _ADDRESS = re.compile(
 # Scores: a strong suffix alone clears presidio's usual 0.4-0.5 thresholds; a weak one needs more.
 _SCORE_STRONG = 0.6
 _SCORE_WEAK = 0.3
+_SCORE_WEAK_AT_PHRASE_END = 0.5
+_YEAR = re.compile(r"1[89]\d\d|20\d\d")
+_YEAR_CONTEXT = re.compile(r"\b(?:in|since|by|until|from|during|before|after|of|year)\s+$", re.IGNORECASE)
+_PHRASE_END = re.compile(r"\s*(?:$|[,.;:!?)\n])")
 _BONUS_DETAIL = 0.1  # a direction or unit after the suffix
 _SCORE_WITH_LOCALITY = 0.85  # city + state, or state + ZIP
 
 
 def _score(match: re.Match[str]) -> float:
+    if _YEAR.fullmatch(match.group("number")) and _YEAR_CONTEXT.search(match.string, 0, match.start()):
+        # "in 2008 Wall Street collapsed": a year, not a house number.
+        return _SCORE_WEAK
     if match.group("zip") or match.group("zip_only") or match.group("state"):
         return _SCORE_WITH_LOCALITY
-    score = _SCORE_STRONG if match.group("strong") else _SCORE_WEAK
+    if match.group("strong"):
+        score = _SCORE_STRONG
+    elif _PHRASE_END.match(match.string, match.end()):
+        # "15 Millicent Drive." ends its phrase; "500 Ford Drive units" runs on into lowercase words.
+        score = _SCORE_WEAK_AT_PHRASE_END
+    else:
+        score = _SCORE_WEAK
     if match.group("direction") or match.group("unit"):
         score += _BONUS_DETAIL
     return score

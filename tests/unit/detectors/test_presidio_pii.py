@@ -54,11 +54,27 @@ def test_non_addresses_are_not_flagged(text: str) -> None:
     assert find_addresses(text) == []
 
 
-def test_weak_suffixes_score_below_the_usual_threshold() -> None:
-    ((_, _, score),) = find_addresses("We sold 500 Ford Drive units")
+@pytest.mark.parametrize(
+    "text",
+    [
+        "We sold 500 Ford Drive units",  # a weak suffix running on into lowercase words
+        "10 Google Drive files were shared",
+        "I was born in 1990 Park Place era",
+        "in 2008 Wall Street collapsed",  # a year, not a house number
+    ],
+)
+def test_ambiguous_matches_score_below_the_usual_threshold(text: str) -> None:
+    ((_, _, score),) = find_addresses(text)
     assert score < 0.4
-    ((_, _, score),) = find_addresses("I was born in 1990 Park Place era")
-    assert score < 0.4
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [("Send it to 15 Millicent Drive.", "15 Millicent Drive"), ("I moved to 138 Consul Place", "138 Consul Place")],
+)
+def test_weak_suffix_that_ends_the_phrase_counts(text: str, address: str) -> None:
+    ((start, end, score),) = find_addresses(text)
+    assert text[start:end] == address and score >= 0.5
 
 
 # --- config (no models) ------------------------------------------------------------------------------
