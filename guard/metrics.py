@@ -246,14 +246,14 @@ class GuardMetrics:
         for name, categories in detectors:
             self.detector_duration.labels(name)
             self.detector_batch.labels(name)
-            for reason in FailureReason:
-                self.detector_failures.labels(name, reason.value)
+            for failure in FailureReason:
+                self.detector_failures.labels(name, failure.value)
             for category in categories:
                 self.findings.labels(name, category.value)
             for result in CACHE_RESULTS:
                 self.cache_lookups.labels(name, result)
-        for reason in RejectReason.ALL:
-            self.rejected.labels(reason)
+        for reject in RejectReason.ALL:
+            self.rejected.labels(reject)
         for klass in UPSTREAM_STATUS_CLASSES:
             self.upstream_duration.labels(klass)
         for result in RELOAD_RESULTS:

@@ -21,7 +21,8 @@ VARIABLES = {"$job": ".+", "$__rate_interval": "5m", "$__range": "10m"}
 
 
 def dashboard() -> dict[str, Any]:
-    return json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    board: dict[str, Any] = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    return board
 
 
 def panels() -> list[dict[str, Any]]:
