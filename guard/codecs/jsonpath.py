@@ -20,7 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from guard.codecs.base import BodyLimits, Extraction, Replacement, Reply, StreamReader, TextSlot
-from guard.codecs.jsonscan import JsonStr, SlotLiterals, check_slot_count, parse_json, rewrite_slots
+from guard.codecs.jsonscan import JsonStr, SlotLiterals, check_slot_count, parse_json
+from guard.codecs.jsonsplice import rewrite_slots
 from guard.codecs.openai_common import dumps
 from guard.errors import ConfigError
 from guard.types import Decision, Direction

@@ -1,4 +1,4 @@
-"""Parse a raw JSON body once, remembering where each string literal sits, and splice new text into it.
+"""Parse a raw JSON body once, remembering where each string literal sits.
 
 `parse_json` accepts what `json.loads` accepts (same grammar, same NaN/Infinity leniency) except duplicate
 object keys, which it refuses (a guard and an upstream that disagree on which duplicate wins is a screening
@@ -7,10 +7,7 @@ that also knows the offsets of its literal in the decoded body text. The common 
 (`json.loads`, then a regex over the literals paired with the values in document order); anything unusual
 goes to an exact walker with an explicit stack (no recursion), which also writes the error message.
 
-`rewrite_strings` replaces decoded ranges of those strings by mapping decoded-character offsets to raw
-offsets inside the literal (escapes such as `\\u00e9`, `\\"` and surrogate pairs span several raw
-characters) and splicing the JSON-escaped new text there. Every other character of the body stays as sent;
-strict UTF-8 decoding and encoding are inverse, so "character" and "byte" preservation are the same claim.
+Splicing new text into the located literals is `jsonsplice`'s job.
 
 Errors quote no body text: they name the problem and its line/column.
 """
@@ -20,13 +17,12 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from json import JSONDecodeError
 from json import decoder as _json_decoder
 from typing import Any, cast
 
-from guard.codecs.base import Extraction, Replacement, TextEdit
 from guard.errors import RequestError
 from guard.types import Direction
 
@@ -46,8 +42,6 @@ _CONSTANTS: tuple[tuple[str, object], ...] = (
 )
 # Every string literal of a valid body, in order; group 1 matches for keys (followed by ':').
 _LITERALS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"([ \t\n\r]*:)?', re.DOTALL).finditer
-_ESCAPED = re.compile(r'["\\\x00-\x1f\ud800-\udfff]')
-_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
 
 
 class JsonStr(str):
@@ -265,126 +259,9 @@ def _parse(s: str, max_depth: int) -> object:  # noqa: C901 - one loop is what k
             raise _Malformed(f"is not valid JSON: expecting ',' or '{closer}'", pos)
 
 
-def escape_json(text: str) -> str:
-    """`text` as the inside of a JSON string literal: quotes, backslashes, control characters and lone
-    surrogates escaped; everything else as itself (UTF-8 on the wire)."""
-    if _ESCAPED.search(text) is None:
-        return text
-    return _ESCAPED.sub(lambda m: _SHORT_ESCAPES.get(m.group(), f"\\u{ord(m.group()):04x}"), text)
-
-
-def raw_offsets(text: str, literal: JsonStr) -> list[int] | None:
-    """Index into `text` where each decoded character of `literal` starts, plus its closing quote's
-    index; None when the literal has no escapes (decoded offset i is then at `literal.start + 1 + i`)."""
-    pos, stop = literal.start + 1, literal.end - 1
-    if text.find("\\", pos, stop) < 0:
-        return None
-    offsets: list[int] = []
-    while pos < stop:
-        offsets.append(pos)
-        if text[pos] != "\\":
-            pos += 1
-        elif text[pos + 1] != "u":
-            pos += 2
-        else:
-            # A \\uD8xx\\uDCxx pair decodes to one character, exactly as scanstring joins them.
-            high = int(text[pos + 2 : pos + 6], 16)
-            if 0xD800 <= high <= 0xDBFF and text.startswith("\\u", pos + 6):
-                if 0xDC00 <= int(text[pos + 8 : pos + 12], 16) <= 0xDFFF:
-                    pos += 6
-            pos += 6
-    offsets.append(stop)
-    return offsets
-
-
-def _common_prefix(a: str, b: str) -> int:
-    lo, hi = 0, min(len(a), len(b))
-    while lo < hi:  # binary search on slice equality: C-speed compares, O(n log n) worst case
-        mid = (lo + hi + 1) // 2
-        if a[:mid] == b[:mid]:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
-def as_edits(old: str, replacement: Replacement) -> list[TextEdit]:
-    """The edits that turn `old` into `replacement`: a whole new text becomes at most one edit covering
-    what lies between the common prefix and suffix; given edits are checked to be sorted, disjoint and
-    within `old`."""
-    if isinstance(replacement, str):
-        if replacement == old:
-            return []
-        prefix = _common_prefix(old, replacement)
-        limit = min(len(old), len(replacement)) - prefix
-        suffix = _common_prefix(old[::-1][:limit], replacement[::-1][:limit])
-        return [TextEdit(prefix, len(old) - suffix, replacement[prefix : len(replacement) - suffix])]
-    edits = list(replacement)
-    previous_end = 0
-    for edit in edits:
-        if not previous_end <= edit.start <= edit.end <= len(old):
-            raise ValueError(
-                f"edit {edit.start}..{edit.end} is out of order, overlapping or outside a text of "
-                f"{len(old)} characters"
-            )
-        previous_end = edit.end
-    return edits
-
-
-def rewrite_strings(document: JsonDocument, changes: Iterable[tuple[JsonStr, Replacement]]) -> bytes:
-    """The body with each literal's decoded text changed as given; all other bytes as they were."""
-    text = document.text
-    splices: list[tuple[int, int, str]] = []
-    for literal, replacement in changes:
-        edits = as_edits(literal, replacement)
-        if not edits:
-            continue
-        offsets = raw_offsets(text, literal)
-        base = literal.start + 1
-        for edit in edits:
-            start = base + edit.start if offsets is None else offsets[edit.start]
-            end = base + edit.end if offsets is None else offsets[edit.end]
-            splices.append((start, end, escape_json(edit.replacement)))
-    if not splices:
-        return document.body
-    splices.sort(key=lambda splice: (splice[0], splice[1]))
-    pieces: list[str] = []
-    cursor = 0
-    for start, end, new in splices:
-        if start < cursor:
-            raise ValueError("two replacements overlap in the body (the same slot given twice?)")
-        pieces.append(text[cursor:start])
-        pieces.append(new)
-        cursor = end
-    pieces.append(text[cursor:])
-    return "".join(pieces).encode("utf-8")
-
-
-def rewrite_slots(body: bytes, extraction: Extraction, replacements: Mapping[int, Replacement]) -> bytes:
-    """`Codec.rewrite` for codecs whose extraction handle is `SlotLiterals`."""
-    handle = extraction.handle
-    if not isinstance(handle, SlotLiterals):
-        if not replacements:
-            return body
-        raise ValueError("rewrite needs the extraction of this codec (no JSON literals recorded)")
-    if body is not handle.document.body and body != handle.document.body:
-        raise ValueError("rewrite got a different body from the one extracted")
-    changes: list[tuple[JsonStr, Replacement]] = []
-    for index, replacement in replacements.items():
-        if not 0 <= index < len(handle.literals):
-            raise ValueError(f"no slot {index}; the extraction has {len(handle.literals)}")
-        changes.append((handle.literals[index], replacement))
-    return rewrite_strings(handle.document, changes)
-
-
 def check_slot_count(count: int, max_texts: int, direction: Direction) -> None:
     """Refuse a body with more texts than the limit (413 for a request, 502 for an upstream answer)."""
     if count > max_texts:
         status = 413 if direction is Direction.INPUT else 502
         _, code, noun = error_status(direction)
         raise RequestError(status, f"{noun} has more than {max_texts} texts to screen", code)
-
-
-def literal_slots(literals: Sequence[JsonStr]) -> tuple[str, ...]:
-    """Plain-`str` copies of the literals' texts (slots should not carry parser bookkeeping)."""
-    return tuple(str(literal) for literal in literals)

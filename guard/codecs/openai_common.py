@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from guard.codecs.base import BodyLimits, Extraction, Replacement, Reply, TextSlot
-from guard.codecs.jsonscan import JsonStr, SlotLiterals, check_slot_count, error_status, parse_json, rewrite_slots
+from guard.codecs.jsonscan import JsonStr, SlotLiterals, check_slot_count, error_status, parse_json
+from guard.codecs.jsonsplice import rewrite_slots
 from guard.errors import RequestError
 from guard.types import Decision, Direction
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from guard.codecs.base import BodyLimits, Extraction, Replacement, Reply, StreamReader, TextSlot
-from guard.codecs.jsonscan import as_edits, error_status
+from guard.codecs.jsonscan import error_status
+from guard.codecs.jsonsplice import as_edits
 from guard.errors import RequestError
 from guard.types import Decision, Direction
 

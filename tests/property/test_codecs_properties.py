@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 from guard.codecs.base import BodyLimits, Passthrough, StreamPiece, TextDelta, TextEdit
 from guard.codecs import jsonscan
-from guard.codecs.jsonscan import JsonStr, escape_json, parse_json, raw_offsets, rewrite_strings
+from guard.codecs.jsonscan import JsonStr, parse_json
+from guard.codecs.jsonsplice import escape_json, raw_offsets, rewrite_strings
 from guard.codecs.openai_chat import OpenAIChatCodec
 from guard.codecs.sse import SseEvent, SseParser
 from guard.errors import RequestError
