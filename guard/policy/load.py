@@ -68,20 +68,21 @@ def _line(node: Node) -> int:
     return int(node.start_mark.line) + 1
 
 
-def _index_lines(node: Node, source: str) -> dict[_Path, int]:
-    """Map every key path in the document to the 1-based line of its key (or list item)."""
-    lines: dict[_Path, int] = {(): _line(node)}
+def _check_keys(node: Node, source: str) -> None:
+    """Refuse duplicate and non-scalar keys, before construction folds merge keys (`<<: *x`) in."""
+    visited: set[int] = set()
 
     def walk(current: Node, path: _Path) -> None:
+        if id(current) in visited:  # an alias: checked where its anchor was defined
+            return
+        visited.add(id(current))
         if isinstance(current, MappingNode):
             seen: dict[str, int] = {}
             for key_node, value_node in current.value:
                 if not isinstance(key_node, ScalarNode):
                     raise _fail(source, _line(key_node), _dotted(path) or "<top>", "keys must be plain scalars")
                 key = str(key_node.value)
-                if key == "<<":  # merge key: its entries were already folded into this mapping
-                    continue
-                if key in seen:
+                if key != "<<" and key in seen:
                     raise _fail(
                         source,
                         _line(key_node),
@@ -89,14 +90,37 @@ def _index_lines(node: Node, source: str) -> dict[_Path, int]:
                         f"duplicate key (first at line {seen[key]}); each key may appear once",
                     )
                 seen[key] = _line(key_node)
-                lines[path + (key,)] = _line(key_node)
                 walk(value_node, path + (key,))
         elif isinstance(current, SequenceNode):
             for index, item in enumerate(current.value):
-                lines[path + (index,)] = _line(item)
                 walk(item, path + (index,))
 
     walk(node, ())
+
+
+def _index_lines(node: Node) -> dict[_Path, int]:
+    """Map every key path in the constructed document to the 1-based line of its key (or list item).
+
+    After construction, a mapping's merged-in entries come first and its own keys after, so an own key
+    that overrides a merged one is the line recorded.
+    """
+    lines: dict[_Path, int] = {(): _line(node)}
+
+    def walk(current: Node, path: _Path, ancestors: frozenset[int]) -> None:
+        if id(current) in ancestors:  # a recursive alias: nothing new below it
+            return
+        inner = ancestors | {id(current)}
+        if isinstance(current, MappingNode):
+            for key_node, value_node in current.value:
+                key = str(key_node.value)
+                lines[path + (key,)] = _line(key_node)
+                walk(value_node, path + (key,), inner)
+        elif isinstance(current, SequenceNode):
+            for index, item in enumerate(current.value):
+                lines[path + (index,)] = _line(item)
+                walk(item, path + (index,), inner)
+
+    walk(node, (), frozenset())
     return lines
 
 
@@ -116,7 +140,8 @@ def _compose(text: str, source_name: str) -> tuple[Any, dict[_Path, int]]:
         node = loader.get_single_node()
         if node is None:
             raise _fail(source_name, 1, "<top>", "the policy file is empty; it needs name, version, default_tier and tiers")
-        # Construct first: merge keys (`<<: *anchor`) are folded into the node tree while constructing.
+        _check_keys(node, source_name)
+        # Merge keys (`<<: *anchor`) are folded into the node tree while constructing; lines come after.
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -136,7 +161,7 @@ def _compose(text: str, source_name: str) -> tuple[Any, dict[_Path, int]]:
             "<top>",
             f"the policy must be a mapping (name: ..., version: ..., tiers: ...), not a {type(data).__name__}",
         )
-    return data, _index_lines(node, source_name)
+    return data, _index_lines(node)
 
 
 def _locate(loc: tuple[int | str, ...], lines: Mapping[_Path, int]) -> tuple[_Path, int]:

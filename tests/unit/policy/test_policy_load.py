@@ -163,3 +163,28 @@ def test_problems_are_structured() -> None:
         parse_policy(VALID.replace("action: redact", "action: nope"), "p.yaml")
     (problem,) = info.value.problems
     assert (problem.source, problem.line, problem.field) == ("p.yaml", 10, "tiers.limited.input.pii.medium.action")
+
+
+def test_merge_keys_may_override_and_errors_point_at_the_override() -> None:
+    text = """\
+name: t
+version: "1"
+detectors: [{kind: rules, name: r, rules: [{name: a, keywords: [x]}]}]
+default_tier: limited
+tiers:
+  limited:
+    input:
+      custom: &bands
+        medium: {min_score: 0.5, action: block}
+        high: {min_score: 0.9, action: block}
+    output:
+      custom:
+        <<: *bands
+        medium: {min_score: 0.4, action: redact}
+"""
+    output = parse_policy(text, "p.yaml").tiers["limited"].output[Category.CUSTOM]
+    assert output.medium is not None and output.medium.action is Action.REDACT
+    assert output.high is not None and output.high.action is Action.BLOCK
+    assert _error(text.replace("action: redact", "action: redakt")).startswith(
+        "p.yaml:14: tiers.limited.output.custom.medium.action: 'redakt'"
+    )
