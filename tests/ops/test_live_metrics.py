@@ -92,8 +92,15 @@ def test_the_traffic_trips_the_alerts_it_should_and_no_others(live: LiveStack) -
     prom.wait_until('count(ALERTS{alertname="GuardFailOpen",alertstate="firing"})', lambda v: v >= 1)
     prom.wait_until('count(ALERTS{alertname="GuardPolicyReloadFailed",alertstate="firing"})', lambda v: v == 1)
     prom.wait_until('count(ALERTS{alertname="GuardDetectorErrors",detector="fault"})', lambda v: v == 1)
+    expected = {"GuardFailOpen", "GuardPolicyReloadFailed", "GuardDetectorErrors"}
+    # On a starved CI machine the guard's overhead may really breach the SLO; then the burn alerts are right.
+    slo = {w: prom.value(f"guard:overhead_slo_errors:ratio_rate{w}") for w in ("5m", "30m", "1h", "6h")}
+    if slo["1h"] > 14.4 * 0.01 and slo["5m"] > 14.4 * 0.01:
+        expected.add("GuardAddedLatencySLOFastBurn")
+    if slo["6h"] > 6 * 0.01 and slo["30m"] > 6 * 0.01:
+        expected.add("GuardAddedLatencySLOSlowBurn")
     active = {a["labels"]["alertname"] for a in prom.api("alerts")["alerts"]}
-    assert active == {"GuardFailOpen", "GuardPolicyReloadFailed", "GuardDetectorErrors"}, active
+    assert active == expected, (active, slo)
     fail_open = [a for a in prom.api("alerts")["alerts"] if a["labels"]["alertname"] == "GuardFailOpen"]
     # The prompt failed open, and so did the echo of it (the model's answer carries the trigger too).
     assert {a["labels"]["direction"] for a in fail_open} == {"input", "output"}

@@ -57,3 +57,11 @@ def test_request_level_logs_carry_the_request_id(live: LiveStack) -> None:
     for record in failures:
         assert record["detector"] == "fault" and record["error_type"] == "RuntimeError"
         assert len(str(record["request_id"])) >= 16
+
+
+def test_markers_are_not_in_the_audit_log(live: LiveStack) -> None:
+    audit = live.guard.log_path.parent / "audit.jsonl"
+    text = audit.read_text(encoding="utf-8")
+    assert len(text.splitlines()) >= live.traffic.sent - 1, "every screened request is audited"
+    leaked = [m for m in planted(live) if m in text]
+    assert not leaked, leaked
