@@ -137,3 +137,19 @@ def test_level_comes_from_config() -> None:
 def test_unknown_level_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="log level must be one of debug, info"):
         configure_logging("verbose")
+
+
+def test_every_extra_key_the_guard_logs_is_whitelisted() -> None:
+    """A new `extra` key would be dropped silently at run time; name it in ALLOWED_FIELDS (if it is never
+    text) or log something else."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "guard"
+    unknown = {}
+    for path in root.rglob("*.py"):
+        for block in re.findall(r"extra=\{([^}]*)\}", path.read_text(encoding="utf-8"), re.S):
+            for key in re.findall(r'"([A-Za-z_]+)"\s*:', block):
+                if key not in ALLOWED_FIELDS:
+                    unknown[key] = str(path.relative_to(root.parent))
+    assert not unknown, unknown
