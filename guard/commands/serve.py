@@ -28,7 +28,7 @@ from starlette.types import ASGIApp
 
 from guard.app import Extras, create_app, new_metrics, open_extras
 from guard.metrics import GuardMetrics
-from guard.errors import ConfigError
+from guard.errors import AuditError, ConfigError, ReviewError
 from guard.logging_setup import LEVELS, configure_logging
 from guard.settings import GuardSettings
 
@@ -248,6 +248,7 @@ def run(args: argparse.Namespace) -> int:
             where = ".".join(str(part) for part in error["loc"])
             print(f"guard serve: {where}: {error['msg']}", file=sys.stderr)
         return 2
-    except ConfigError as exc:
+    except (ConfigError, AuditError, ReviewError) as exc:
+        # A store that cannot be opened stops the start-up with its message, not a traceback.
         print(f"guard serve: {exc}", file=sys.stderr)
         return 2
