@@ -182,7 +182,7 @@ def _read_key(s: str, pos: int, memo: dict[str, str]) -> tuple[str, int]:
     return key, _WS(s, pos + 1).end()
 
 
-def _parse(s: str, max_depth: int) -> object:  # noqa: C901 - one loop is what keeps it fast and flat
+def _parse(s: str, max_depth: int) -> object:  # noqa: C901 - one flat loop: no recursion, any depth
     n = len(s)
     memo: dict[str, str] = {}
     # Open containers, innermost last; for objects the key whose value is being read.
@@ -242,14 +242,15 @@ def _parse(s: str, max_depth: int) -> object:  # noqa: C901 - one loop is what k
                 container.append(value)
                 closer = "]"
             else:
-                if open_key in container:
-                    raise _Malformed("has a duplicate key in a JSON object", pos)
                 container[cast(str, open_key)] = value
                 closer = "}"
             if c == ",":
                 pos = _WS(s, pos + 1).end()
                 if open_key is not None:
+                    key_at = pos
                     next_key, pos = _read_key(s, pos, memo)
+                    if next_key in container:
+                        raise _Malformed("has a duplicate key in a JSON object", key_at)
                     stack[-1] = (container, next_key)
                 break
             if c == closer:
