@@ -38,7 +38,7 @@ def _last_record(path: Path) -> dict[str, object] | None:
         f.seek(0, os.SEEK_END)
         size = f.tell()
         f.seek(max(0, size - _TAIL_BYTES))
-        lines = f.read().splitlines()
+        lines = f.read(_TAIL_BYTES).splitlines()  # bounded: a device (/dev/full) never ends
     if not lines:
         return None
     last = lines[-1]
@@ -76,6 +76,8 @@ class JsonlAuditSink:
 
     def _open_sync(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
+        if self._path.exists() and not self._path.is_file():
+            raise AuditError(f"{self._path}: the audit log must be a regular file")
         last: dict[str, object] | None = None
         if self._path.exists():
             last = _last_record(self._path)
@@ -97,11 +99,21 @@ class JsonlAuditSink:
     def _write_sync(self, line: bytes) -> None:
         if self._file is None:
             raise AuditError("audit log is closed")
-        self._file.write(line)
-        self._file.flush()
-        if self._fsync:
-            os.fsync(self._file.fileno())
-        if self._file.tell() >= self._max_bytes:
+        # Written with os.write on the descriptor, not through the file's buffer: a failed write (disk
+        # full) must leave no partial record behind, neither in the file (cut back to the last whole
+        # record) nor in a buffer that a later flush would append after the next record.
+        fd = self._file.fileno()
+        start = os.lseek(fd, 0, os.SEEK_END)
+        try:
+            view = memoryview(line)
+            while view:
+                view = view[os.write(fd, view):]
+            if self._fsync:
+                os.fsync(fd)
+        except OSError:
+            os.ftruncate(fd, start)
+            raise
+        if start + len(line) >= self._max_bytes:
             self._rotate_sync()
 
     def _rotate_sync(self) -> None:
