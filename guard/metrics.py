@@ -48,7 +48,7 @@ class RejectReason:
 
 UPSTREAM_STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "connect_error", "timeout", "reset")
 FAIL_MODES = ("open", "closed")
-REVIEW_OUTCOMES = ("approve", "deny", "edit", "timeout")
+REVIEW_OUTCOMES = ("approve", "deny", "edit", "timeout", "error")
 RELOAD_RESULTS = ("success", "failure")
 CACHE_RESULTS = ("hit", "miss")
 OTHER = "other"

@@ -175,5 +175,7 @@ class Stepper:
         elif outcome is ReviewOutcome.DENY:
             resolution = Resolution(decision, Verdict.BLOCK, False, {}, _DENIED)
         else:
+            # The store failed or the hold was cut short: refused, and counted so the fault is visible.
+            self._metrics.observe_review_outcome("error", 0.0)
             resolution = Resolution(decision, Verdict.BLOCK, False, {}, _REVIEW_ERROR)
         return resolution, result.reviewer, outcome.value
