@@ -22,10 +22,9 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any
 
 from guard.codecs.base import Passthrough, StreamPiece, TextDelta
-from guard.codecs.openai_common import dumps
+from guard.codecs.openai_common import JsonObject, dumps
 from guard.codecs.sse import SseEvent, SseParser
 
 _DONE = b"data: [DONE]\n\n"
@@ -37,7 +36,6 @@ WITHHELD_EVENT = (
 # Keys copied from the last upstream chunk into events the guard renders.
 _TEMPLATE_KEYS = ("id", "object", "created", "model", "system_fingerprint")
 
-JsonObject = dict[str, Any]
 
 
 def _sse_data(fields: bytes, payload: JsonObject) -> bytes:

@@ -7,8 +7,8 @@
 3. `rewrite` never changes a byte outside the edited ranges, and the result decodes to the edited text.
 4. `extract` then `rewrite` with no replacements, or with each slot's own text, is the identity.
 5. The depth limit is exact.
-6. Any chunking of an SSE byte stream gives the same events and the same stream pieces, the events' raw
-   bytes add up to the stream, and the released deltas add up to the generated text.
+6. Any chunking of an SSE byte stream gives the same events and the same stream pieces (chat and
+   completions), the events' raw bytes add up to the stream, and the deltas add up to the generated text.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from guard.codecs import jsonscan
 from guard.codecs.jsonscan import JsonStr, parse_json
 from guard.codecs.jsonsplice import escape_json, raw_offsets, rewrite_strings
 from guard.codecs.openai_chat import OpenAIChatCodec
+from guard.codecs.openai_completions import OpenAICompletionsCodec
 from guard.codecs.sse import SseEvent, SseParser
 from guard.errors import RequestError
 from guard.types import Direction
@@ -313,10 +314,12 @@ ENDINGS = st.sampled_from(["\n", "\r\n", "\r"])
 class GeneratedStream:
     raw: bytes
     texts: dict[int, str]  # what the content deltas add up to, per choice
+    api: str = "chat"  # or "completions"
 
 
 @st.composite
 def streams(draw: st.DrawFn) -> GeneratedStream:
+    api = draw(st.sampled_from(["chat", "completions"]))
     events: list[str] = []
     texts: dict[int, str] = {}
     for _ in range(draw(st.integers(0, 6))):
@@ -332,20 +335,21 @@ def streams(draw: st.DrawFn) -> GeneratedStream:
             events.append("event: ping" + nl + "id: 1" + nl + "data: {}" + nl + nl)
             continue
         choice = draw(st.integers(0, 1))
-        delta: dict[str, object] = {}
-        if kind == "role":
-            delta = {"role": "assistant", "content": ""}
+        content = "" if kind == "role" else draw(st.text(max_size=6))
+        texts[choice] = texts.get(choice, "") + content
+        finish = "stop" if kind == "finish" else None
+        if api == "chat":
+            delta = {"role": "assistant", "content": ""} if kind == "role" else {"content": content}
+            body: dict[str, object] = {"index": choice, "delta": delta, "finish_reason": finish}
         else:
-            content = draw(st.text(max_size=6))
-            delta = {"content": content}
-            texts[choice] = texts.get(choice, "") + content
+            body = {"text": content, "index": choice, "logprobs": None, "finish_reason": finish}
         payload = {
-            "id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
-            "choices": [{"index": choice, "delta": delta, "finish_reason": "stop" if kind == "finish" else None}],
+            "id": "c", "object": "chat.completion.chunk" if api == "chat" else "text_completion",
+            "created": 1, "model": "m", "choices": [body],
         }
         data = json.dumps(payload, ensure_ascii=draw(st.booleans()))
         events.append("data:" + draw(st.sampled_from(["", " "])) + data + nl + nl)
-    return GeneratedStream("".join(events).encode("utf-8", "surrogatepass"), texts)
+    return GeneratedStream("".join(events).encode("utf-8"), texts, api)
 
 
 def chunked(raw: bytes, cuts: list[int]) -> list[bytes]:
@@ -353,8 +357,9 @@ def chunked(raw: bytes, cuts: list[int]) -> list[bytes]:
     return [raw[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
-def read_all(chunks: list[bytes]) -> list[StreamPiece]:
-    reader = OpenAIChatCodec(BodyLimits(1 << 20, 10)).stream_reader()
+def read_all(chunks: list[bytes], api: str = "chat") -> list[StreamPiece]:
+    limits = BodyLimits(1 << 20, 10)
+    reader = (OpenAIChatCodec(limits) if api == "chat" else OpenAICompletionsCodec(limits)).stream_reader()
     pieces: list[StreamPiece] = []
     for chunk in chunks:
         pieces += reader.feed(chunk)
@@ -366,9 +371,9 @@ def read_all(chunks: list[bytes]) -> list[StreamPiece]:
 @example(GeneratedStream(b'data: {"choices": [{"index": 0, "delta": {"content": "\xc3\xa9"}}]}\r\r', {0: "\u00e9"}), [8, 57, 58])
 @example(GeneratedStream(b"data: [DONE]\r\n\r\n", {}), [13, 14, 15])
 def test_any_chunking_gives_the_same_pieces(stream: GeneratedStream, cuts: list[int]) -> None:
-    whole = read_all([stream.raw])
-    assert read_all(chunked(stream.raw, cuts)) == whole
-    one_byte = read_all([stream.raw[i : i + 1] for i in range(len(stream.raw))])
+    whole = read_all([stream.raw], stream.api)
+    assert read_all(chunked(stream.raw, cuts), stream.api) == whole
+    one_byte = read_all([stream.raw[i : i + 1] for i in range(len(stream.raw))], stream.api)
     assert one_byte == whole
     released: dict[int, str] = {}
     for piece in whole:
