@@ -44,17 +44,28 @@ REPLY = (
     "three is fastest to prototype but hard to test."
 )
 CHUNKS = 50
+ROUNDS = 3
 
 
 # --- the fake upstream -------------------------------------------------------------------------------
 def _upstream_app() -> object:
-    whole = json.dumps(
-        {
-            "id": "cmpl-bench", "object": "chat.completion", "created": 1700000000, "model": "bench",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": REPLY}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 40, "completion_tokens": 50, "total_tokens": 90},
-        }
-    ).encode()
+    counter = [0]
+
+    def whole(n: int) -> bytes:
+        return json.dumps(
+            {
+                "id": "cmpl-bench", "object": "chat.completion", "created": 1700000000, "model": "bench",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": f"Answer {n}. {REPLY}"},
+                             "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 40, "completion_tokens": 50, "total_tokens": 90},
+            }
+        ).encode()
+
+    def first_event(n: int) -> bytes:
+        return b"data: " + json.dumps(
+            {**base, "choices": [{"index": 0, "delta": {"content": f"Answer {n}. "}, "finish_reason": None}]}
+        ).encode() + b"\n\n"
+
     size = -(-len(REPLY) // CHUNKS)
     pieces = [REPLY[i : i + size] for i in range(0, len(REPLY), size)]
     base = {"id": "cmpl-bench", "object": "chat.completion.chunk", "created": 1700000000, "model": "bench"}
@@ -78,16 +89,20 @@ def _upstream_app() -> object:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
+        counter[0] += 1
+        # Every answer differs (its number): the guard's screening cache never answers for its detectors.
         if b'"stream": true' in body or b'"stream":true' in body:
             await send({"type": "http.response.start", "status": 200,
                         "headers": [(b"content-type", b"text/event-stream")]})
+            await send({"type": "http.response.body", "body": first_event(counter[0]), "more_body": True})
             for event in events:
                 await send({"type": "http.response.body", "body": event, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
+        payload = whole(counter[0])
         await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(whole)).encode())]})
-        await send({"type": "http.response.body", "body": whole})
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+        await send({"type": "http.response.body", "body": payload})
 
     return app
 
@@ -149,9 +164,13 @@ def _loop() -> str:
 async def _load(url: str, stream: bool, concurrency: int, requests: int, warmup: int) -> dict[str, object]:
     import aiohttp
 
-    payload = json.dumps(
-        {"model": "bench", "stream": stream, "messages": [{"role": "user", "content": PROMPT}]}
-    ).encode()
+    def payload_for(n: int) -> bytes:
+        # A different prompt each time (its number), as real traffic is: no screening-cache hits.
+        return json.dumps(
+            {"model": "bench", "stream": stream, "messages": [{"role": "user", "content": f"{PROMPT} Ticket {n}."}]}
+        ).encode()
+
+    sequence = [0]
     headers = {"content-type": "application/json"}
     latencies: list[float] = []
     ttfts: list[float] = []
@@ -163,7 +182,8 @@ async def _load(url: str, stream: bool, concurrency: int, requests: int, warmup:
             nonlocal errors
             started = time.perf_counter()
             first: float | None = None
-            async with session.post(url + CHAT, data=payload, headers=headers) as resp:
+            sequence[0] += 1
+            async with session.post(url + CHAT, data=payload_for(sequence[0]), headers=headers) as resp:
                 if stream:
                     async for chunk in resp.content.iter_any():
                         if first is None and b'"content"' in chunk:
@@ -191,17 +211,25 @@ async def _load(url: str, stream: bool, concurrency: int, requests: int, warmup:
         began = time.perf_counter()
         await asyncio.gather(*(worker(requests, True) for _ in range(concurrency)))
         elapsed = time.perf_counter() - began
-    latencies.sort()
-    ttfts.sort()
+    return {"errors": errors, "elapsed": elapsed, "latencies": latencies, "ttfts": ttfts}
+
+
+def _summary(runs: list[dict[str, object]], stream: bool) -> dict[str, object]:
+    """Rounds merged: req/s over the summed time, percentiles over all samples."""
+    latencies = sorted(x for r in runs for x in r["latencies"])  # type: ignore[attr-defined]
+    ttfts = sorted(x for r in runs for x in r["ttfts"])  # type: ignore[attr-defined]
+    elapsed = sum(float(r["elapsed"]) for r in runs)  # type: ignore[arg-type]
+    cpu_us = 1e6 * sum(float(r["cpu_s"]) for r in runs) / sum(int(r["cpu_requests"]) for r in runs)  # type: ignore[arg-type, call-overload]
 
     def pct(values: list[float], q: float) -> float:
         return values[min(len(values) - 1, int(q * len(values)))] * 1000 if values else float("nan")
 
     return {
-        "requests": len(latencies), "errors": errors, "rps": len(latencies) / elapsed,
-        "p50_ms": pct(latencies, 0.5), "p99_ms": pct(latencies, 0.99),
+        "requests": len(latencies), "errors": sum(int(r["errors"]) for r in runs),  # type: ignore[call-overload]
+        "rps": len(latencies) / elapsed, "p50_ms": pct(latencies, 0.5), "p99_ms": pct(latencies, 0.99),
         "ttft_p50_ms": pct(ttfts, 0.5) if stream else None,
         "mean_ms": statistics.fmean(latencies) * 1000 if latencies else float("nan"),
+        "cpu_us_per_request": cpu_us,
     }
 
 
@@ -231,13 +259,23 @@ def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
 
 
-def _run_load(url: str, stream: bool, concurrency: int, requests: int, warmup: int) -> dict[str, object]:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process (Linux /proc), to compare servers on a shared machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _run_load(url: str, stream: bool, concurrency: int, requests: int, warmup: int, pid: int) -> dict[str, object]:
+    cpu_before = _cpu_seconds(pid)
     out = subprocess.run(  # noqa: S603 - this script, fixed arguments
         [sys.executable, __file__, "--role", "load", "--url", url, "--concurrency", str(concurrency),
          "--requests", str(requests), "--warmup", str(warmup), *(["--stream"] if stream else [])],
         check=True, capture_output=True, cwd=REPO,
     )
     result: dict[str, object] = json.loads(out.stdout)
+    # Warm-up requests are included in this CPU time; they are few and the same for every target.
+    result["cpu_s"] = _cpu_seconds(pid) - cpu_before
+    result["cpu_requests"] = len(result["latencies"]) + min(warmup, requests)  # type: ignore[arg-type]
     return result
 
 
@@ -291,6 +329,7 @@ def _bench(args: argparse.Namespace) -> int:
     hardware = _hardware()
     procs: list[subprocess.Popen[bytes]] = []
     urls: dict[str, str] = {}
+    pids: dict[str, int] = {}  # the server process whose CPU time each target's row reports
     try:
         up_port = _free_port()
         procs.append(_spawn([sys.executable, __file__, "--role", "upstream", "--port", str(up_port)]))
@@ -299,10 +338,12 @@ def _bench(args: argparse.Namespace) -> int:
         targets = args.targets.split(",")
         if "direct" in targets:
             urls["direct"] = upstream
+            pids["direct"] = procs[0].pid
         if "bare" in targets:
             port = _free_port()
             procs.append(_spawn([sys.executable, __file__, "--role", "bare", "--port", str(port), "--upstream", upstream]))
             urls["bare"] = f"http://127.0.0.1:{port}"
+            pids["bare"] = procs[-1].pid
             _wait(urls["bare"] + "/ping")
         for name, policy in (("passthrough", "policies/passthrough.yaml"), ("default", "policies/default.yaml")):
             if name not in targets:
@@ -314,18 +355,29 @@ def _bench(args: argparse.Namespace) -> int:
             while __import__("httpx").get(f"http://127.0.0.1:{admin}/readyz").status_code != 200:
                 time.sleep(0.1)
             urls[name] = f"http://127.0.0.1:{port}"
+            pids[name] = procs[-1].pid
 
         rows: list[dict[str, object]] = []
+        names = list(urls)
         for stream in (False, True):
             for concurrency in (1, 32):
-                for name, url in urls.items():
-                    base = 300 if concurrency == 1 else 2000
-                    if stream:
-                        base //= 2
-                    if name == "default":  # presidio on every prompt: far slower, fewer requests suffice
-                        base = 60 if concurrency == 1 else 200
-                    requests = max(20, int(base * scale))
-                    result = _run_load(url, stream, concurrency, requests, warmup=min(50, requests // 4))
+                # Rounds in rotated order, so a burst of other load on the machine hits every target alike.
+                runs: dict[str, list[dict[str, object]]] = {name: [] for name in names}
+                for round_ in range(ROUNDS):
+                    for name in names[round_ % len(names):] + names[: round_ % len(names)]:
+                        base = 400 if concurrency == 1 else 2000
+                        if stream:
+                            base = 300 if concurrency == 1 else 1000
+                        if name == "default":  # presidio on every prompt (and window): far slower
+                            base = (30 if concurrency == 1 else 100) if stream else (60 if concurrency == 1 else 200)
+                        requests = max(10, int(base * scale / ROUNDS))
+                        runs[name].append(
+                            _run_load(
+                                urls[name], stream, concurrency, requests, min(30, max(5, requests // 4)), pids[name]
+                            )
+                        )
+                for name in names:
+                    result = _summary(runs[name], stream)
                     result.update(target=name, mode="stream-50" if stream else "json", concurrency=concurrency)
                     rows.append(result)
                     print(json.dumps(result), flush=True)
@@ -354,8 +406,8 @@ def _table(rows: list[dict[str, object]], hardware: str) -> str:
         f"Hardware: {hardware}.",
         "",
         "| target | mode | conc | requests | err | req/s | ×bare req/s | p50 ms | p99 ms | p50 added vs bare ms "
-        "| p50 added vs direct ms | TTFT p50 ms | ×bare TTFT |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| p50 added vs direct ms | TTFT p50 ms | ×bare TTFT | server CPU µs/req | ×bare CPU |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     verdicts = []
     for row in rows:
@@ -369,10 +421,15 @@ def _table(rows: list[dict[str, object]], hardware: str) -> str:
             f"{row['ttft_p50_ms'] / bare['ttft_p50_ms']:.2f}"  # type: ignore[operator]
             if bare and row["ttft_p50_ms"] is not None and bare["ttft_p50_ms"] else "-"
         )
+        cpu_ratio = (
+            f"{row['cpu_us_per_request'] / bare['cpu_us_per_request']:.2f}"  # type: ignore[operator]
+            if bare else "-"
+        )
         lines.append(
             f"| {row['target']} | {row['mode']} | {row['concurrency']} | {row['requests']} | {row['errors']} "
             f"| {row['rps']:.0f} | {ratio} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {added_bare} "
-            f"| {added_direct} | {ttft} | {ttft_ratio} |"
+            f"| {added_direct} | {ttft} | {ttft_ratio} | {row['cpu_us_per_request']:.0f} "
+            f"| {cpu_ratio} |"
         )
         if row["target"] == "passthrough" and bare:
             if row["concurrency"] == 32:
@@ -383,7 +440,13 @@ def _table(rows: list[dict[str, object]], hardware: str) -> str:
                 ok = row["p50_ms"] - bare["p50_ms"] <= 1.0  # type: ignore[operator]
                 verdicts.append(f"- {row['mode']}, 1 concurrent: passthrough adds {added_bare} ms p50 over bare "
                                 f"(target ≤ 1 ms): {'met' if ok else 'NOT met'}")
-    return "\n".join([*lines, "", "Targets:", *verdicts, ""])
+    notes = [
+        "",
+        "Server CPU µs/req is the CPU time (user + system, from /proc) the row's server process spent per",
+        "request: for `direct` the fake upstream's own, for the proxies the proxy process alone. On a machine",
+        "shared with other work it is steadier than req/s and latency, which depend on what else runs.",
+    ]
+    return "\n".join([*lines, "", "Targets:", *verdicts, *notes, ""])
 
 
 if __name__ == "__main__":
