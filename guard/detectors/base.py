@@ -17,18 +17,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from guard.types import Category, Finding, ScanContext
+
+if TYPE_CHECKING:
+    from guard.detectors.encoder import EncoderPool
+
+
+def _new_encoder_pool() -> EncoderPool:
+    from guard.detectors.encoder import EncoderPool  # numpy only; torch loads in the encoder's load()
+
+    return EncoderPool()
 
 
 @dataclass(frozen=True, slots=True)
 class DetectorResources:
-    """What the app lends every detector: the inference executor and its thread budget."""
+    """What the app lends every detector: the inference executor and its thread budget, and the pool of
+    sentence encoders, so detectors built with the same resources share one encoder per model."""
 
     executor: Executor
     torch_threads: int
+    encoders: EncoderPool = field(default_factory=_new_encoder_pool)
 
 
 @runtime_checkable

@@ -1,18 +1,228 @@
-"""Classifier heads over one shared sentence encoder. OWNER: classifier helper (to be written)."""
+"""Classifier heads over one shared sentence encoder (`kind: classifier`).
+
+A policy names heads shipped in `models/<name>/` (or a path to a head folder):
+
+    detectors:
+      - {kind: classifier, name: injection, heads: [prompt_injection]}
+      - {kind: classifier, name: manipulation, heads: [fallacy, influence_ops]}
+
+Each head folder holds `config.yaml` (category, classes, threshold, pinned encoder and sha256 of both the
+encoder weights and the head file), `head.npz` and `card.md`. The policy may point the heads at another
+encoder (`encoder: {model: /models/my-minilm, sha256: ...}` or `backend: onnx`), loaded with
+`from_pretrained`. Per text: overlapping token windows of the original text are normalised
+(`normalize.py`), encoded once through the shared, micro-batched encoder, and every head scores every
+window; a text's finding per head comes from its highest-scoring window. Scores are calibrated so 0.5 is
+the head's validated operating point; `label` names the technique for technique heads, else the head.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import asyncio
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from guard.detectors.base import DetectorResources
 from guard.detectors.config import DetectorConfigBase
-from guard.types import Category
+from guard.detectors.encoder import EncoderSpec, SharedEncoder, file_sha256
+from guard.detectors.normalize import TextNormalizer
+from guard.errors import ConfigError, DetectorError
+from guard.training.head import HeadWeights, calibrate
+from guard.types import Category, Finding, ScanContext, Span
+
+DEFAULT_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+# Texts shorter than this are windowed on the event loop; longer ones in the executor.
+_INLINE_CHARS = 16_384
+
+
+class HeadFileRef(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    file: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class HeadConfig(BaseModel):
+    """`models/<name>/config.yaml`, as `guard train` writes it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    version: str
+    category: Category
+    mode: Literal["binary", "techniques"]
+    classes: list[str] = Field(min_length=2)
+    threshold: Annotated[float, Field(gt=0, lt=1)]
+    window_tokens: int
+    stride_tokens: int
+    head: HeadFileRef
+    encoder: EncoderSpec
+    trained_on: list[dict[str, str]] = Field(default_factory=list)
+
+
+def read_head_config(folder: Path) -> HeadConfig:
+    path = folder / "config.yaml"
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return HeadConfig.model_validate(raw)
+    except OSError:
+        raise ConfigError(f"classifier head '{folder}': {path} cannot be read") from None
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise ConfigError(f"classifier head '{folder}': {path} is not a valid head config ({type(exc).__name__})") from None
 
 
 class ClassifierConfig(DetectorConfigBase):
     kind: Literal["classifier"]
     heads: list[str] = Field(min_length=1)
+    models_dir: Path = DEFAULT_MODELS_DIR
+    encoder: EncoderSpec | None = None  # None: the encoder the heads pin
+    min_score: Annotated[float, Field(ge=0, le=1)] = 0.2  # calibrated; below it no finding is reported
+
+    _head_configs: list[HeadConfig] = PrivateAttr(default_factory=list)
+
+    def head_dir(self, head: str) -> Path:
+        return Path(head) if "/" in head else self.models_dir / head
+
+    @model_validator(mode="after")
+    def _read_heads(self) -> ClassifierConfig:
+        configs = []
+        for head in self.heads:
+            try:
+                configs.append(read_head_config(self.head_dir(head)))
+            except ConfigError as exc:
+                raise ValueError(f"{exc}; heads are folder names under models_dir ({self.models_dir}) or paths") from None
+        pinned = {c.encoder for c in configs}
+        if self.encoder is None and len(pinned) > 1:
+            raise ValueError("heads of one classifier must pin the same encoder (one forward pass serves them all); "
+                             "split them into two classifier detectors or set `encoder:`")
+        self._head_configs = configs
+        return self
+
+    def head_configs(self) -> list[HeadConfig]:
+        return list(self._head_configs)
+
+    def encoder_spec(self) -> EncoderSpec:
+        return self.encoder or self._head_configs[0].encoder
 
     def categories(self) -> frozenset[Category]:
-        raise NotImplementedError
+        return frozenset(c.category for c in self._head_configs)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedHead:
+    config: HeadConfig
+    weights: HeadWeights
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    start: int
+    end: int
+    text: str  # normalised
+
+
+def load_head(folder: Path, config: HeadConfig) -> LoadedHead:
+    path = folder / config.head.file
+    if not path.is_file():
+        raise DetectorError(f"classifier head '{config.name}': {config.head.file} is missing")
+    if file_sha256(path) != config.head.sha256:
+        raise DetectorError(f"classifier head '{config.name}': {config.head.file} does not match its pinned sha256")
+    return LoadedHead(config, HeadWeights.load(path))
+
+
+class TextWindows:
+    """Overlapping windows of the original text, each normalised for the encoder."""
+
+    def __init__(self, encoder: SharedEncoder) -> None:
+        self._encoder = encoder
+        self._normalizer = TextNormalizer(encoder.vocabulary)
+        self.window_tokens = encoder.encoder.spec.max_tokens - 2  # room for [CLS] and [SEP]
+        self.stride_tokens = self.window_tokens * 3 // 4
+
+    def split(self, text: str) -> list[Window]:
+        spans = self._encoder.encoder.token_windows(text, self.window_tokens, self.stride_tokens)
+        return [Window(s, e, self._normalizer(text[s:e])) for s, e in spans]
+
+    async def split_all(self, texts: Sequence[str], resources: DetectorResources) -> list[list[Window]]:
+        if sum(len(t) for t in texts) <= _INLINE_CHARS:
+            return [self.split(t) for t in texts]
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(resources.executor, lambda: [self.split(t) for t in texts])
+
+
+class ClassifierDetector:
+    """Scores texts with every configured head over one encoder pass. See the module docstring."""
+
+    def __init__(self, config: ClassifierConfig) -> None:
+        self.config = config
+        self.name = config.name
+        self.categories = config.categories()
+        digest = hashlib.sha256(config.model_dump_json().encode())
+        for head in config.head_configs():
+            digest.update(head.model_dump_json().encode())
+        self.version = digest.hexdigest()[:12]
+        self._heads: list[LoadedHead] = []
+        self._encoder: SharedEncoder | None = None
+        self._windows: TextWindows | None = None
+        self._resources: DetectorResources | None = None
+
+    async def load(self, resources: DetectorResources) -> None:
+        self._heads = [
+            load_head(self.config.head_dir(name), head) for name, head in zip(self.config.heads, self.config.head_configs(), strict=True)
+        ]
+        encoder = resources.encoders.get(self.config.encoder_spec(), resources.torch_threads, resources.executor)
+        await encoder.load()
+        self._encoder = encoder
+        self._windows = TextWindows(encoder)
+        self._resources = resources
+        await encoder.embed([self._windows.split("warm-up text")[0].text])
+
+    async def detect(self, texts: Sequence[str], ctx: ScanContext) -> Sequence[Sequence[Finding]]:
+        if self._encoder is None or self._windows is None or self._resources is None:
+            raise DetectorError(f"detector '{self.name}' used before load()")
+        windows = await self._windows.split_all(texts, self._resources)
+        flat = [w.text for ws in windows for w in ws]
+        vectors = await self._encoder.embed(flat)
+        per_head = [(head, head.weights.probabilities(vectors)) for head in self._heads]
+        results: list[list[Finding]] = []
+        offset = 0
+        for text_windows in windows:
+            found: list[Finding] = []
+            count = len(text_windows)
+            for head, probabilities in per_head:
+                finding = self._finding(head, probabilities[offset : offset + count], text_windows)
+                if finding is not None:
+                    found.append(finding)
+            results.append(found)
+            offset += count
+        return results
+
+    def _finding(self, head: LoadedHead, probabilities: np.ndarray, windows: list[Window]) -> Finding | None:
+        raw = (1.0 - probabilities[:, 0]).astype(np.float32)
+        best = int(np.argmax(raw))
+        score = float(calibrate(raw[best : best + 1], head.config.threshold)[0])
+        if score < self.config.min_score:
+            return None
+        label = head.config.name
+        if head.config.mode == "techniques":
+            label = head.config.classes[int(np.argmax(probabilities[best, 1:])) + 1]
+        window = windows[best]
+        span = Span(window.start, window.end, head.config.name) if len(windows) > 1 else None
+        where = f" in window {best + 1} of {len(windows)}" if len(windows) > 1 else ""
+        return Finding(
+            detector=self.name,
+            detector_version=self.version,
+            category=head.config.category,
+            score=round(min(1.0, max(0.0, score)), 4),
+            span=span,
+            label=label,
+            reason=f"head '{head.config.name}' scored {score:.2f}{where} (0.5 = validated threshold)",
+        )
+
+    async def aclose(self) -> None:
+        # The encoder belongs to the app's pool; nothing of our own to release.
+        self._heads = []

@@ -1,0 +1,1 @@
+"""Evaluating a policy's detectors on labelled JSONL datasets: metrics with Wilson intervals, latency."""

@@ -1,0 +1,186 @@
+"""Runs a policy's detectors over labelled rows and counts what the policy would have flagged.
+
+A row counts as flagged for a category when the policy's table (for the row's direction and the chosen
+tier) turns one of its findings of that category into any action other than `allow` — the same
+`triggers_for` that enforcement uses. Positives of a category are rows with `label: 1` and that
+`category`; negatives are all `label: 0` rows; positives of other categories are left out of a
+category's counts. Direction: `auto` screens disinformation datasets as model output and all others
+as input (prompts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from prometheus_client import CollectorRegistry
+from tqdm import tqdm
+
+from guard.detectors.base import Detector, DetectorResources
+from guard.detectors.registry import build_detector
+from guard.errors import ConfigError
+from guard.evaluation.metrics import BinaryCounts, SpanCounts, SpanTuple, add_span_counts, match_spans, percentiles
+from guard.metrics import GuardMetrics
+from guard.policy.decide import triggers_for
+from guard.policy.model import PolicyFile
+from guard.screening import Screener, ScreeningCache
+from guard.types import Action, Category, Direction, ScanContext
+
+DirectionChoice = Literal["auto", "input", "output"]
+
+
+@dataclass(frozen=True, slots=True)
+class EvalRow:
+    text: str
+    label: int
+    category: str
+    dataset: str
+    spans: tuple[SpanTuple, ...] | None = None
+
+
+@dataclass
+class DatasetResult:
+    name: str
+    rows: int = 0
+    direction: str = "input"
+    counts: dict[str, list[tuple[bool, bool]]] = field(default_factory=lambda: defaultdict(list))
+    spans: dict[str, SpanCounts] = field(default_factory=dict)
+    latencies_ms: list[float] = field(default_factory=list)
+    failures: int = 0
+
+    def binary(self) -> dict[str, BinaryCounts]:
+        return {c: BinaryCounts.from_pairs([g for g, _ in p], [q for _, q in p]) for c, p in sorted(self.counts.items())}
+
+
+def read_eval_rows(path: Path) -> list[EvalRow]:
+    rows: list[EvalRow] = []
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    name = path.parent.name if path.name == "train.jsonl" else path.stem
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+            text, label, category = raw["text"], raw["label"], raw["category"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise ConfigError(f"{path}:{number}: a row needs 'text', 'label' and 'category'") from None
+        if not isinstance(text, str) or label not in (0, 1) or not isinstance(category, str):
+            raise ConfigError(f"{path}:{number}: 'text' is a string, 'label' 0 or 1, 'category' a string")
+        spans = None
+        if "spans" in raw:
+            spans = tuple((int(s["start"]), int(s["end"]), str(s["entity_type"])) for s in raw["spans"])
+        rows.append(EvalRow(text, int(label), category, str(raw.get("dataset") or name), spans))
+    return rows
+
+
+def dataset_files(target: Path) -> list[Path]:
+    """A JSONL file, or a folder of them (`*.jsonl` or `*/train.jsonl`, as in ../shared/datasets)."""
+    if target.is_file():
+        return [target]
+    if target.is_dir():
+        found = sorted(target.glob("*.jsonl")) + sorted(target.glob("*/train.jsonl"))
+        if found:
+            return found
+    raise ConfigError(f"{target}: no JSONL dataset there (a .jsonl file, or a folder of them)")
+
+
+def _direction(rows: list[EvalRow], choice: DirectionChoice) -> Direction:
+    if choice != "auto":
+        return Direction(choice)
+    return Direction.OUTPUT if any(r.category == Category.DISINFORMATION.value for r in rows) else Direction.INPUT
+
+
+class Evaluator:
+    """Owns the detectors it builds from the policy for the length of one evaluation."""
+
+    def __init__(self, policy: PolicyFile, tier: str | None = None, threads: int = 1) -> None:
+        self.policy = policy
+        self.tier = tier or policy.default_tier
+        if self.tier not in policy.tiers:
+            raise ConfigError(f"tier '{self.tier}' is not one of {sorted(policy.tiers)}")
+        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="guard-eval")
+        self._resources = DetectorResources(self._executor, threads)
+        self._detectors: list[Detector] = [build_detector(c) for c in policy.detectors]
+        self._screener = Screener(ScreeningCache(0), GuardMetrics(CollectorRegistry(), "eval"))
+
+    async def __aenter__(self) -> Evaluator:
+        for detector in self._detectors:
+            await detector.load(self._resources)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for detector in self._detectors:
+            await detector.aclose()
+        self._executor.shutdown(wait=True)
+
+    async def run(self, name: str, rows: list[EvalRow], direction: DirectionChoice = "auto") -> DatasetResult:
+        chosen = _direction(rows, direction)
+        result = DatasetResult(name=name, rows=len(rows), direction=chosen.value)
+        tier = self.policy.tiers[self.tier]
+        categories = sorted(c.value for c in tier.table(chosen))
+        ctx = ScanContext(direction=chosen, tier=self.tier, route="eval")
+        # As in `guard serve`: only detectors that find a category of this direction's table run.
+        wanted = set(tier.table(chosen))
+        detectors = [d for d in self._detectors if d.categories & wanted]
+        for row in tqdm(rows, desc=result.name, unit="row", leave=False):
+            started = time.perf_counter()
+            scan = await self._screener.screen([row.text], detectors, ctx, self.policy.limits.detector_budget_s)
+            result.latencies_ms.append((time.perf_counter() - started) * 1000)
+            result.failures += len(scan.failures)
+            flagged = {t.finding.category.value for t in triggers_for(scan.findings, tier, chosen) if t.action is not Action.ALLOW}
+            for category in categories:
+                if row.label == 1 and row.category != category:
+                    continue
+                result.counts[category].append((row.label == 1, category in flagged))
+            if row.spans is not None:
+                predicted = [
+                    (f.span.start, f.span.end, f.span.entity_type)
+                    for f in scan.findings[0] if f.category is Category.PII and f.span is not None
+                ]
+                add_span_counts(result.spans, match_spans(row.spans, predicted))
+        return result
+
+
+def evaluate(policy: PolicyFile, targets: list[Path], tier: str | None, direction: DirectionChoice, limit: int | None) -> list[DatasetResult]:
+    # Every file is read and checked before any model loads, so a bad row fails fast.
+    loaded = [(p.parent.name if p.name == "train.jsonl" else p.stem, read_eval_rows(p)[:limit]) for p in targets]
+
+    async def main() -> list[DatasetResult]:
+        async with Evaluator(policy, tier) as evaluator:
+            return [await evaluator.run(name, rows, direction) for name, rows in loaded]
+
+    return asyncio.run(main())
+
+
+def summary(results: list[DatasetResult]) -> dict[str, object]:
+    """Per dataset and overall: binary metrics per category, span metrics per entity type, latency."""
+    overall_pairs: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
+    overall_spans: dict[str, SpanCounts] = {}
+    latencies: list[float] = []
+    datasets = {}
+    for r in results:
+        for category, pairs in r.counts.items():
+            overall_pairs[category].extend(pairs)
+        add_span_counts(overall_spans, r.spans)
+        latencies.extend(r.latencies_ms)
+        datasets[r.name] = {
+            "rows": r.rows, "direction": r.direction, "detector_failures": r.failures,
+            "categories": {c: b.as_dict() for c, b in r.binary().items()},
+            "spans": {k: v.as_dict() for k, v in sorted(r.spans.items())},
+            "latency_ms": {k: round(v, 2) for k, v in percentiles(r.latencies_ms).items()},
+        }
+    overall = {c: BinaryCounts.from_pairs([g for g, _ in p], [q for _, q in p]).as_dict() for c, p in sorted(overall_pairs.items())}
+    return {
+        "datasets": datasets,
+        "overall": {"categories": overall, "spans": {k: v.as_dict() for k, v in sorted(overall_spans.items())},
+                    "latency_ms": {k: round(v, 2) for k, v in percentiles(latencies).items()}},
+    }
