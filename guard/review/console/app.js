@@ -3,7 +3,9 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { token: sessionStorage.getItem("guardToken") || "", items: [], selected: null, detail: null, skew: 0 };
+const state = {
+  token: sessionStorage.getItem("guardToken") || "", items: [], selected: null, detail: null, skew: 0, busy: false,
+};
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -108,7 +110,7 @@ function renderDetail(detail) {
       el("td", { class: over ? "over" : "" }, f.score.toFixed(2)),
       el("td", {}, f.threshold === null ? "—" : f.threshold.toFixed(2)),
       el("td", {}, f.band ? `${f.band} → ${f.action}` : "below table"),
-      el("td", {}, f.reason || f.explanation));
+      el("td", {}, el("div", {}, f.explanation), el("div", { class: "reason" }, f.reason)));
     row.addEventListener("mouseenter", () => highlight(i, true));
     row.addEventListener("mouseleave", () => highlight(i, false));
     tbody.append(row);
@@ -140,19 +142,27 @@ function move(step) {
 }
 
 async function decide(outcome, text) {
-  if (!state.detail || state.detail.status !== "pending") return;
-  const payload = { outcome, note: $("note").value };
-  if (outcome === "edit") payload.text = text;
-  const { status, body } = await api(`/v1/reviews/${encodeURIComponent(state.detail.id)}/decision`, {
-    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(payload),
-  });
-  if (status === 200) say(`${outcome}: done.`);
-  else if (status === 409) say("Already decided by someone else.", true);
-  else say(`Not decided: ${(body && body.error && body.error.message) || status}`, true);
-  $("note").value = "";
-  const decidedId = state.detail.id;
-  await refresh();
-  await select(decidedId);
+  if (state.busy || !state.detail || state.detail.status !== "pending") return;
+  state.busy = true; // keys pressed while a decision is in flight would act on a stale view
+  try {
+    const payload = { outcome, note: $("note").value };
+    if (outcome === "edit") payload.text = text;
+    const decidedId = state.detail.id;
+    const position = state.items.findIndex((i) => i.id === decidedId);
+    const { status, body } = await api(`/v1/reviews/${encodeURIComponent(decidedId)}/decision`, {
+      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(payload),
+    });
+    if (status === 200) say(`${outcome}: done.`);
+    else if (status === 409) say("Already decided by someone else.", true);
+    else say(`Not decided: ${(body && body.error && body.error.message) || status}`, true);
+    $("note").value = "";
+    await refresh();
+    // Next item in the queue (the one that took the decided item's place), else the decided one's result.
+    const next = state.items[Math.min(Math.max(position, 0), state.items.length - 1)];
+    await select(next ? next.id : decidedId);
+  } finally {
+    state.busy = false;
+  }
 }
 
 function openEditor() {
@@ -195,7 +205,7 @@ $("edit-text").addEventListener("keydown", (event) => {
 
 document.addEventListener("keydown", (event) => {
   const typing = ["INPUT", "TEXTAREA"].includes(document.activeElement.tagName);
-  if (typing || event.ctrlKey || event.metaKey || event.altKey || $("main").hidden) return;
+  if (typing || state.busy || event.ctrlKey || event.metaKey || event.altKey || $("main").hidden) return;
   const keys = { j: () => move(1), k: () => move(-1), a: () => decide("approve"), d: () => decide("deny"),
                  e: openEditor, r: refresh };
   const action = keys[event.key];
