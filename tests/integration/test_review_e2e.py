@@ -37,6 +37,10 @@ def rig_policy(path: Path) -> Path:
     write_policy(path, timeout_s=30)
     policy = yaml.safe_load(path.read_text())
     # A second tier on the completions route with a short hold, for the timeout case.
+    # Output too: a card number in the model's answer is held for a reviewer.
+    policy["tiers"]["limited"]["output"]["pii"]["by_label"] = {
+        "CREDIT_CARD": {"medium": {"min_score": 0.5, "action": "review"}}
+    }
     quick = json.loads(json.dumps(policy["tiers"]["limited"]))
     quick["review"] = {"timeout_s": 1.5, "on_timeout": "block"}
     policy["tiers"]["quick"] = quick
@@ -96,6 +100,36 @@ def test_an_edited_prompt_goes_upstream_as_edited(rig: Rig) -> None:
     assert held.result(timeout=15).status_code == 200
     sent = rig.upstream.received[-1].json()
     assert sent["messages"][0]["content"] == "Please charge the card on file"  # type: ignore[index]
+
+
+def sse_text(body: str) -> str:
+    out = []
+    for line in body.splitlines():
+        if line.startswith("data: ") and line != "data: [DONE]":
+            delta = json.loads(line[6:])["choices"][0].get("delta", {})
+            out.append(delta.get("content") or "")
+    return "".join(out)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_escalated_answer_is_held_whole_until_approved(rig: Rig, stream: bool) -> None:
+    # Shorter than the tier's hold-back window (96 chars): nothing of it leaves before the reviewer decides.
+    reply = f"Your card {CARD} was charged; the receipt follows by mail."
+    rig.upstream.script(reply=reply, chunks=6 if stream else 1)
+    body = {"model": "fake", "stream": stream, "messages": [{"role": "user", "content": "charge my saved card"}]}
+    held = rig.callers.pool.submit(httpx.post, rig.guard.url + "/v1/chat/completions", json=body, timeout=60)
+    [item] = wait_pending(rig.guard.admin_url)
+    assert item["direction"] == "output" and not held.done()
+    shown = httpx.get(f"{rig.guard.admin_url}/v1/reviews/{item['id']}", headers=auth("reviewer")).json()
+    seen = "".join(seg["text"] for seg in shown["texts"][0]["segments"])
+    assert seen == reply.replace(CARD, "[CREDIT_CARD]")  # the whole answer, masked
+    assert decide(rig.guard.admin_url, item["id"], "approve").status_code == 200
+    answer = held.result(timeout=15)
+    assert answer.status_code == 200
+    if not stream:  # a stream's headers leave before its text is screened; they carry the input's verdict
+        assert answer.headers["x-guard-decision"] == "review"
+    text = sse_text(answer.text) if stream else answer.json()["choices"][0]["message"]["content"]
+    assert text == reply
 
 
 def test_a_denied_prompt_gets_a_clear_refusal(rig: Rig) -> None:
