@@ -17,6 +17,7 @@ import hmac
 import json
 
 from guard.audit.base import DecisionEvent, ReviewActionEvent
+from guard.types import Action, Decision
 
 GENESIS = "0" * 64
 FORMAT_VERSION = 1
@@ -42,6 +43,19 @@ def text_hmacs(texts: tuple[str, ...], key: bytes) -> list[str]:
     if not key:
         return []
     return [hmac.new(key, t.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest() for t in texts]
+
+
+def enforced(decision: Decision, review_outcome: str) -> str:
+    """What the caller got: for a `review`, what the reviewer's outcome (or the timeout) made of it."""
+    if decision.action is not Action.REVIEW:
+        return "allow" if decision.action is Action.LOG else decision.action.value
+    if review_outcome in ("approve", "edit"):
+        return "allow"
+    if review_outcome == "timeout" and decision.review is not None and decision.review.on_timeout is Action.ALLOW:
+        return "allow"
+    if review_outcome == "deferred":
+        return "deferred"
+    return "block"  # deny, timeout under block, a store error, review not configured
 
 
 def decision_body(event: DecisionEvent, key: bytes) -> dict[str, object]:
@@ -83,6 +97,7 @@ def decision_body(event: DecisionEvent, key: bytes) -> dict[str, object]:
         "policy_version": decision.policy_version,
         "action": decision.action.value,
         "verdict": decision.verdict.value,
+        "enforced": enforced(decision, event.review_outcome),
         "would_have_been": None if decision.would_have_been is None else decision.would_have_been.value,
         "categories": [c.value for c in decision.categories],
         "detectors": {name: version for name, version in event.detector_versions},
