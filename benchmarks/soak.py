@@ -4,7 +4,8 @@
     .venv/bin/python benchmarks/soak.py --requests 2000 --json out.json   # the CI short form
 
 A real loopback upstream (`tests.fakes.faults.FaultServer`, OpenAI-shaped, echoing) counts every request
-it reads by the id the client planted in the prompt (`soak-<n>`). The client sends each id once, a mix of
+it reads by the id the client sent in an `x-soak-id` header (not in the prompt, where redaction may
+rewrite it). The client sends each id once, a mix of
 plain, personal-data (redacted on the way) and streamed requests, and records every answer. After a
 warm-up, the guard's resident memory (VmRSS from /proc) and open file descriptors (/proc/<pid>/fd) are
 sampled; the result says how many requests failed, how many ids reached the upstream other than exactly
@@ -35,7 +36,7 @@ if str(REPO) not in sys.path:
 from tests.fakes.faults import Behaviour, FaultServer, Mode  # noqa: E402
 from tests.fakes.guard_process import GuardProcess  # noqa: E402
 
-_ID = re.compile(r"soak-(\d+)-(\d+)")
+_ID = re.compile(r"^soak-(\d+)-(\d+)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,7 @@ class SoakResult:
     status_counts: dict[str, int]
     upstream_ids: int  # distinct ids the upstream saw from the measured run
     lost: int  # ids the client sent that never reached the upstream
+    lost_sample: list[int]  # the first few lost ids, to look into
     duplicated: int  # ids that reached the upstream more than once
     unexpected: int  # ids at the upstream the client never sent
     rss_after_warmup_bytes: int
@@ -75,14 +77,15 @@ def _payload(run: int, n: int) -> tuple[dict[str, object], str]:
 
 async def _one(client: httpx.AsyncClient, url: str, run: int, n: int) -> str:
     body, kind = _payload(run, n)
+    headers = {"x-soak-id": f"soak-{run}-{n}"}
     try:
         if kind == "stream":
-            async with client.stream("POST", url, json=body) as response:
+            async with client.stream("POST", url, json=body, headers=headers) as response:
                 data = b"".join([chunk async for chunk in response.aiter_raw()])
                 if response.status_code != 200 or not data.rstrip().endswith(b"data: [DONE]"):
                     return f"bad-stream-{response.status_code}"
                 return "200"
-        response = await client.post(url, json=body)
+        response = await client.post(url, json=body, headers=headers)
         if response.status_code != 200:
             return str(response.status_code)
         json.loads(response.content)
@@ -142,7 +145,7 @@ def run_soak(
         sampler.take()
         seen: Counter[int] = Counter()
         for request in upstream.recorded():
-            match = _ID.search(request.body.decode("utf-8", "replace"))
+            match = _ID.match(request.header("x-soak-id") or "")
             if match and match.group(1) == "1":
                 seen[int(match.group(2))] += 1
     sent = set(range(requests))
@@ -156,6 +159,7 @@ def run_soak(
         status_counts=dict(statuses),
         upstream_ids=len(seen),
         lost=len(sent - set(seen)),
+        lost_sample=sorted(sent - set(seen))[:10],
         duplicated=sum(1 for v in seen.values() if v > 1),
         unexpected=len(set(seen) - sent),
         rss_after_warmup_bytes=rss_after_warmup,
