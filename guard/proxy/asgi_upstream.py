@@ -8,6 +8,7 @@ and read by the pipeline exactly as it reads an HTTP upstream's body.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 from starlette.types import ASGIApp, Message, Scope
@@ -16,6 +17,7 @@ from guard.errors import UpstreamConnectError
 from guard.proxy.headers import RawHeaders
 from guard.proxy.upstream import ResponseTooLargeError, UpstreamResponse
 
+log = logging.getLogger(__name__)
 _END = object()
 
 
@@ -111,7 +113,8 @@ class AsgiUpstream:
         async def run() -> None:
             try:
                 await self._app(inner_scope, receive, send)
-            except Exception as exc:  # noqa: BLE001 - handed to the reader, which fails the response
+            except Exception as exc:  # noqa: BLE001 - the wrapped app's boundary: becomes an upstream failure
+                log.error("wrapped app raised", extra={"error_type": type(exc).__name__})
                 if not started.done():
                     started.set_exception(UpstreamConnectError("the wrapped app failed"))
                 queue.put_nowait(exc)

@@ -22,8 +22,9 @@ HOP_BY_HOP = frozenset(
         b"upgrade",
     }
 )
-# Besides hop-by-hop: the client's Host and framing headers are recomputed for the upstream.
-_REQUEST_DROP = HOP_BY_HOP | {b"host", b"content-length"}
+# Besides hop-by-hop: the client's Host and framing headers are recomputed for the upstream, and `Expect`
+# was answered by the guard's own server (the guard holds the whole body before it forwards anything).
+_REQUEST_DROP = HOP_BY_HOP | {b"host", b"content-length", b"expect"}
 _RESPONSE_DROP = HOP_BY_HOP | {b"content-length"}
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 

@@ -30,6 +30,9 @@ from guard.errors import UpstreamConnectError, UpstreamError, UpstreamTimeoutErr
 from guard.proxy.headers import RawHeaders
 
 
+_URL_CACHE_SIZE = 1024
+
+
 class ResponseTooLargeError(UpstreamError):
     """The upstream's body exceeded what the guard will hold in memory to screen."""
 
@@ -117,6 +120,8 @@ class AiohttpUpstream:
         self._timeouts = timeouts
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
+        # Parsed URLs by (path, query): model APIs see a handful of distinct targets; bounded anyway.
+        self._urls: dict[tuple[str, str], URL] = {}
 
     async def start(self) -> None:
         if self._session is not None:
@@ -144,7 +149,13 @@ class AiohttpUpstream:
         if session is None:
             raise RuntimeError("AiohttpUpstream.send before start()")
         # `path` starts with "/", so the authority is always the configured one.
-        url = URL(self._prefix + path + ("?" + query if query else ""), encoded=True)
+        key = (path, query)
+        url = self._urls.get(key)
+        if url is None:
+            url = URL(self._prefix + path + ("?" + query if query else ""), encoded=True)
+            if len(self._urls) >= _URL_CACHE_SIZE:
+                self._urls.clear()
+            self._urls[key] = url
         out = CIMultiDict((k.decode("latin-1"), v.decode("latin-1")) for k, v in headers)
         try:
             # aiohttp has no write timeout: sending plus waiting for headers is bounded by write + read.

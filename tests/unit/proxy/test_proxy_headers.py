@@ -22,7 +22,7 @@ def test_hop_by_hop_and_connection_named_headers_are_dropped() -> None:
         (b"Host", b"evil.example"), (b"Connection", b"keep-alive, X-Secret-Hop"), (b"x-secret-hop", b"1"),
         (b"Keep-Alive", b"timeout=5"), (b"TE", b"trailers"), (b"Transfer-Encoding", b"chunked"),
         (b"Upgrade", b"h2c"), (b"Proxy-Authorization", b"x"), (b"Trailer", b"x"), (b"Content-Length", b"12"),
-        (b"authorization", b"Bearer t"), (b"x-kept", b"1"),
+        (b"Expect", b"100-continue"), (b"authorization", b"Bearer t"), (b"x-kept", b"1"),
     ]
     assert request_headers_for_upstream(headers) == [(b"authorization", b"Bearer t"), (b"x-kept", b"1")]
     kept = response_headers_for_client(headers)
