@@ -11,6 +11,7 @@ modes:
     find   one finding (score 1.0, span, label `MARKER`) per occurrence of `settings.marker` in a text
     raise  raises `RuntimeError` whose message carries `settings.secret` (tests check it never leaks)
     sleep  sleeps `settings.delay_s` seconds (past the policy's `detector_budget_s`), then finds nothing
+    garbage  returns objects that are not findings (a broken plugin): the guard must fail closed
 
 With `settings.when_file`, the fault applies only while that file exists, and with `settings.fault_on`,
 only to batches where some text contains that string; otherwise the detector behaves as `find` when a
@@ -28,7 +29,7 @@ from guard.detectors.base import DetectorResources
 from guard.detectors.registry import PluginConfig
 from guard.types import Finding, ScanContext, Span
 
-MODES = ("ok", "find", "raise", "sleep")
+MODES = ("ok", "find", "raise", "sleep", "garbage")
 
 
 class FaultDetector:
@@ -75,6 +76,8 @@ class FaultDetector:
         if mode == "sleep":
             await asyncio.sleep(self._delay_s)
             return [() for _ in texts]
+        if mode == "garbage":
+            return [[f"not a finding: {self._secret}"] for _ in texts]  # type: ignore[list-item]
         if mode == "find" and self._marker:
             return [self._find(text) for text in texts]
         return [() for _ in texts]

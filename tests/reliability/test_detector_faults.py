@@ -96,3 +96,20 @@ def test_detector_fault_mid_stream_in_the_high_tier_releases_nothing_unscreened(
         assert received.rstrip().endswith(b"data: [DONE]")  # a well-formed end, not a cut connection
         assert guard.metric("guard_fail_mode_total", direction="output", mode="closed") >= 1
         assert not leaked_internals(received.decode(), SECRET)
+
+
+@pytest.mark.parametrize("tier", ["limited", "high"])
+def test_a_detector_returning_garbage_fails_closed_in_every_tier(start_guard: StartGuard, tier: str) -> None:
+    """A broken plugin's result is not a finding: even the fail-open tier must not forward what it could
+    not screen; the caller gets a fixed error, and the guard keeps serving."""
+    with FaultServer(Behaviour(Mode.OK)) as upstream:
+        guard = start_guard(upstream.url, _policy("garbage", tier))
+        response = httpx.post(guard.url + CHAT, json=chat(f"please {TRIGGER} now"), timeout=10)
+        assert response.status_code == 500, response.text
+        assert response.json()["error"]["code"] == "internal_error"
+        assert guard.metric("guard_unhandled_errors_total") == 1
+        assert upstream.recorded() == []
+        assert not leaked_internals(response.text, SECRET)
+        assert SECRET not in guard.logs()
+        fine = httpx.post(guard.url + CHAT, json=chat("hello"), timeout=10)
+        assert fine.status_code == 200
