@@ -36,6 +36,9 @@ if str(REPO) not in sys.path:
 from tests.fakes.faults import Behaviour, FaultServer, Mode  # noqa: E402
 from tests.fakes.guard_process import GuardProcess  # noqa: E402
 
+# aiohttp closes idle pooled connections after 15 s; a leak is what is still open after that.
+FD_SETTLE_S = 25.0
+FD_SLACK = 4
 _ID = re.compile(r"^soak-(\d+)-(\d+)$")
 
 
@@ -57,8 +60,9 @@ class SoakResult:
     rss_peak_bytes: int
     rss_growth_pct: float
     fds_after_warmup: int
-    fds_end: int
+    fds_end: int  # right after the measured run (pooled upstream connections still open)
     fds_max: int
+    fds_settled: int  # once idle pooled connections have timed out (at most FD_SETTLE_S later)
     machine: str
 
 
@@ -143,6 +147,12 @@ def run_soak(
         statuses = asyncio.run(_drive(guard.url + route, 1, requests, concurrency, sampler))
         seconds = time.perf_counter() - started
         sampler.take()
+        fds_end = sampler.fds[-1]
+        settle_until = time.monotonic() + FD_SETTLE_S
+        fds_settled = guard.fd_count()
+        while fds_settled > fds_after_warmup + FD_SLACK and time.monotonic() < settle_until:
+            time.sleep(0.5)
+            fds_settled = guard.fd_count()
         seen: Counter[int] = Counter()
         for request in upstream.recorded():
             match = _ID.match(request.header("x-soak-id") or "")
@@ -167,8 +177,9 @@ def run_soak(
         rss_peak_bytes=max(sampler.rss),
         rss_growth_pct=round(100.0 * (sampler.rss[-1] - rss_after_warmup) / rss_after_warmup, 2),
         fds_after_warmup=fds_after_warmup,
-        fds_end=sampler.fds[-1],
+        fds_end=fds_end,
         fds_max=max(sampler.fds),
+        fds_settled=fds_settled,
         machine=f"{platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()}".strip(),
     )
 
@@ -188,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(text + "\n")
     ok = result.errors == 0 and result.lost == 0 and result.duplicated == 0 and result.unexpected == 0
-    return 0 if ok and result.rss_growth_pct < 10.0 else 1
+    flat = result.fds_settled <= result.fds_after_warmup + FD_SLACK
+    return 0 if ok and flat and result.rss_growth_pct < 10.0 else 1
 
 
 if __name__ == "__main__":

@@ -15,9 +15,10 @@ from benchmarks.soak import REPO, run_soak
 
 REQUESTS = 2000
 CONCURRENCY = 32
-# Keep-alive connections the client holds, the upstream pool and a few transient sockets may differ by
-# a handful between samples; a leak of one fd per request would show as hundreds.
-FD_SLACK = 16
+# Under load the guard holds up to one client and one pooled upstream connection per concurrent request;
+# once idle connections time out it must be back where it was after warm-up (a leak of one fd per
+# request would show as hundreds).
+FD_SLACK = 4
 
 
 @pytest.mark.soak
@@ -25,6 +26,7 @@ FD_SLACK = 16
 @pytest.mark.timeout(900)
 def test_soak_short_form(tmp_path: Path) -> None:
     result = run_soak(REQUESTS, CONCURRENCY, 300, REPO / "policies" / "default.yaml", tmp_path)
+    # What the guard did: every request answered, each reached the upstream exactly once.
     artifacts = REPO / "artifacts"
     artifacts.mkdir(exist_ok=True)
     (artifacts / "soak-short.json").write_text(json.dumps(asdict(result), indent=2) + "\n")
@@ -32,5 +34,5 @@ def test_soak_short_form(tmp_path: Path) -> None:
     assert result.lost == 0 and result.duplicated == 0 and result.unexpected == 0, asdict(result)
     assert result.upstream_ids == REQUESTS
     assert result.rss_growth_pct < 10.0, asdict(result)
-    assert result.fds_end <= result.fds_after_warmup + FD_SLACK, asdict(result)
-    assert result.fds_max <= result.fds_after_warmup + CONCURRENCY + FD_SLACK, asdict(result)
+    assert result.fds_max <= result.fds_after_warmup + 2 * CONCURRENCY + FD_SLACK, asdict(result)
+    assert result.fds_settled <= result.fds_after_warmup + FD_SLACK, asdict(result)
