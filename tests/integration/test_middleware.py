@@ -132,3 +132,18 @@ def test_middleware_bad_policy_refuses_to_construct(tmp_path: Path) -> None:
     bad.write_text("name: x\nversion: '1'\ndefault_tier: nope\ntiers: {}\n")
     with pytest.raises(ConfigError):
         GuardMiddleware(create_demo_app(), policy=bad)
+
+
+def test_wrapped_app_that_fails_before_answering_is_a_502(tmp_path: Path) -> None:
+    async def broken(scope: dict[str, object], receive: object, send: object) -> None:
+        if scope["type"] == "lifespan":
+            return  # no lifespan support: the middleware loads lazily
+        raise RuntimeError("inner failure with secret-77")
+
+    guarded = GuardMiddleware(broken, policy=marker_policy(tmp_path))  # type: ignore[arg-type]
+    with serving(guarded, lifespan="off") as url:
+        response = httpx.post(url + CHAT, json=chat_body("hello"))
+        assert response.status_code == 502
+        assert response.json()["error"]["code"] == "upstream_unavailable"
+        assert "secret-77" not in response.text
+        assert "guard_unhandled_errors_total 0.0" in _metrics_text(guarded)  # an upstream failure, not a crash
