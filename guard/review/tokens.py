@@ -95,19 +95,21 @@ def load_tokens(path: Path | str) -> TokenSet:
     entries: list[TokenEntry] = []
     seen: dict[str, int] = {}
     for node in root.value:
-        raw = yaml.safe_load(yaml.serialize(node))
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}:{_line(node)}: each entry must be a mapping, {example}")
+        if not isinstance(node, yaml.MappingNode) or not all(
+            isinstance(k, yaml.ScalarNode) and isinstance(v, yaml.ScalarNode) for k, v in node.value
+        ):
+            raise ConfigError(f"{path}:{_line(node)}: each entry must be a mapping of plain values, {example}")
+        # Scalars as written: YAML would read an all-digit hash as an integer (and lose leading zeros).
+        raw = {str(k.value): str(v.value) for k, v in node.value}
         try:
             entry = TokenEntry.model_validate(raw)
         except ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"]) or "entry"
             line = _line(node)
-            if isinstance(node, yaml.MappingNode):
-                for key, value in node.value:
-                    if key.value == first["loc"][0] if first["loc"] else False:
-                        line = _line(value)
+            for key, value in node.value:
+                if first["loc"] and key.value == first["loc"][0]:
+                    line = _line(value)
             # The input value is left out: it may be a token pasted by mistake.
             raise ConfigError(f"{path}:{line}: field '{field}': {first['msg']}; {example}") from None
         if entry.token_sha256 in seen:

@@ -53,6 +53,12 @@ def test_bad_token_files_name_file_and_line(tmp_path: Path, text: str, expected:
         load_tokens(write(tmp_path, text))
 
 
+def test_an_all_digit_hash_is_read_as_written(tmp_path: Path) -> None:
+    digits = "0" * 63 + "7"
+    tokens = load_tokens(write(tmp_path, f"- {{name: a, role: auditor, token_sha256: {digits}}}\n"))
+    assert len(tokens) == 1
+
+
 def test_bad_value_is_not_echoed(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_tokens(write(tmp_path, "- {name: a, role: reviewer, token_sha256: plaintext-token-oops}\n"))
