@@ -80,6 +80,17 @@ class _AiohttpResponse:
         self._done = False
 
     async def read(self, limit: int) -> bytes:
+        declared = self._response.content_length
+        if declared is not None and declared <= limit:
+            # The common case: a sized body within the limit, read in one call.
+            try:
+                body = await self._response.read()
+            except TimeoutError:
+                raise UpstreamTimeoutError("upstream read timed out") from None
+            except aiohttp.ClientError:
+                raise UpstreamConnectError("upstream connection failed mid-body") from None
+            self._done = True
+            return body
         parts: list[bytes] = []
         size = 0
         async for chunk in self.chunks():
