@@ -232,10 +232,15 @@ def test_client_disconnects_mid_upload(guard: GuardProcess, upstream: FaultServe
         b"POST " + CHAT.encode() + b" HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
         b"content-length: 50000\r\n\r\n"
     )
+    before = _rejected(guard, "client_disconnect")
     for _ in range(5):
         _raw(guard, head + b'{"messages": [{"role": "user", "content": "half-11', read=False)
     _serves(guard)
     _unseen(upstream, b"half-11")
+    deadline = time.monotonic() + 5
+    while _rejected(guard, "client_disconnect") < before + 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _rejected(guard, "client_disconnect") == before + 5
 
 
 def test_client_disconnects_mid_stream(tmp_path: Path) -> None:

@@ -69,6 +69,7 @@ def test_sigterm_drains_in_flight_requests_and_refuses_new_ones(start_guard: Sta
         keep_alive.close()
         assert response.status_code == 503, response.text
         assert response.json()["error"]["code"] == "shutting_down"
+        assert guard.metric("guard_rejected_requests_total", reason="shutting_down") == 1
         late: list[int | str] = []
         while time.monotonic() - signalled < UPSTREAM_DELAY_S / 2:
             try:

@@ -128,6 +128,7 @@ def test_oversized_upstream_headers_are_502(start_guard: StartGuard) -> None:
         assert response.status_code == 502
         assert response.json()["error"]["type"] == "upstream_error"
         assert not leaked_internals(response.text)
+        assert _upstream_count(guard, "connect_error") == 1
         _still_serving(guard)
 
 
