@@ -99,7 +99,9 @@ class StoreReviewGate:
             tier=request.tier, policy_version=request.decision.policy_version, texts=request.texts,
             findings=findings_for(request), created_at=now, deadline=now + settings.timeout_s,
             on_timeout=settings.on_timeout, deferred=settings.deferred,
-            forward=ForwardRequest(request.method, request.path, request.body, request.headers),
+            # Method and path only: a deferred approval is used by the caller re-sending its request, so the
+            # raw body (other messages, system prompts) and headers (credentials) are not kept.
+            forward=ForwardRequest(request.method, request.path),
         )
         try:
             await self._store.enqueue(item)
