@@ -31,6 +31,8 @@ from guard.proxy.headers import RawHeaders
 
 
 _URL_CACHE_SIZE = 1024
+# asyncio's default transport write-buffer high-water mark: below it a write never waits for the peer.
+_WRITE_BUFFERED = 64 * 1024
 
 
 class ResponseTooLargeError(UpstreamError):
@@ -169,8 +171,16 @@ class AiohttpUpstream:
             self._urls[key] = url
         out = CIMultiDict((k.decode("latin-1"), v.decode("latin-1")) for k, v in headers)
         try:
-            # aiohttp has no write timeout: sending plus waiting for headers is bounded by write + read.
-            async with asyncio.timeout(self._timeouts.write_s + self._timeouts.read_s):
+            if len(body) > _WRITE_BUFFERED:
+                # aiohttp has no write timeout, and a body past the transport's buffer can stall on an
+                # upstream that stops reading: sending plus waiting for headers is bounded by write + read.
+                async with asyncio.timeout(self._timeouts.write_s + self._timeouts.read_s):
+                    response = await session.request(
+                        method, url, headers=out, data=body, allow_redirects=False, compress=None
+                    )
+            else:
+                # A body this small is handed to the socket buffer whole (no drain wait); the wait for the
+                # answer is bounded by sock_read. No per-request timer on the hot path.
                 response = await session.request(
                     method, url, headers=out, data=body or None, allow_redirects=False, compress=None
                 )
