@@ -2,8 +2,9 @@
 upstream client is bounded. Policy content lives in the policy file; this is only the process around it.
 
 Timeouts are explicit (STYLE §4): an unbounded upstream call is a hung worker. aiohttp has no separate
-write timeout, so `upstream_write_timeout_s` bounds sending the request and waiting for the response
-headers together with `upstream_read_timeout_s` (see `guard.proxy.upstream`).
+write timeout, so for a body larger than the socket buffer (the only kind whose send can stall),
+`upstream_write_timeout_s` + `upstream_read_timeout_s` bound sending it and waiting for the response
+headers (see `guard.proxy.upstream`).
 """
 
 from __future__ import annotations
