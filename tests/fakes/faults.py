@@ -347,8 +347,15 @@ class TcpRelay:
 
     def cut(self) -> None:
         done = threading.Event()
-        if self._loop is not None and self._cut is not None:
-            self._loop.call_soon_threadsafe(lambda: (self._cut.set(), done.set()))  # type: ignore[union-attr]
+        cut_event = self._cut
+        if self._loop is None or cut_event is None:
+            raise RuntimeError("relay not started")
+
+        def cut_now() -> None:
+            cut_event.set()
+            done.set()
+
+        self._loop.call_soon_threadsafe(cut_now)
         done.wait(5)
 
     async def _main(self) -> None:

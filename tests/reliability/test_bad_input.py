@@ -81,7 +81,7 @@ def _post(guard: GuardProcess, body: bytes, content_type: str | None = "applicat
 
 def _assert_error(response: httpx.Response, status: int) -> dict[str, object]:
     assert response.status_code == status, (response.status_code, response.text[:300])
-    error = response.json()["error"]
+    error: dict[str, object] = response.json()["error"]
     assert isinstance(error["message"], str) and error["message"]
     # Python's own exception text ("Expecting value: line 1 column 2 (char 1)") never reaches the caller.
     assert not leaked_internals(response.text, MARKER, "Expecting", "(char "), response.text

@@ -9,6 +9,8 @@ reaches the caller or the logs.
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -24,9 +26,9 @@ BUDGET_S = 0.3
 REASONS = {"raise": "error", "sleep": "timeout"}
 
 
-def _policy(mode: str, tier: str) -> dict[str, object]:
+def _policy(mode: str, tier: str) -> dict[str, Any]:
     policy = fault_policy(mode=mode, default_tier=tier, budget_s=BUDGET_S, secret=SECRET)
-    settings = policy["detectors"][0]["settings"]  # type: ignore[index]
+    settings = policy["detectors"][0]["settings"]
     settings["fault_on"] = TRIGGER
     return policy
 
@@ -84,7 +86,7 @@ def test_detector_fault_mid_stream_in_the_high_tier_releases_nothing_unscreened(
     events = [e + b"\n\n" for e in sse_stream(pieces).split(b"\n\n") if e]
     stream = Behaviour(Mode.SCRIPTED, chunks=tuple(events))
     policy = _policy(mode, "high")
-    policy["tiers"]["high"]["stream"] = {"window_chars": 8, "overlap_chars": 4}  # type: ignore[index]
+    policy["tiers"]["high"]["stream"] = {"window_chars": 8, "overlap_chars": 4}
     with FaultServer(stream) as upstream:
         guard = start_guard(upstream.url, policy)
         with httpx.stream("POST", guard.url + CHAT, json=chat("hello", stream=True), timeout=10) as r:

@@ -129,10 +129,10 @@ def _broken(kind: str) -> str:
         return "name: faults\nversion: '2'\ntiers: [unclosed\n"
     policy = fault_policy(version="2", limited_output_action="block")
     if kind == "unknown_key":
-        policy["tiers"]["limited"]["surprise"] = True  # type: ignore[index]
+        policy["tiers"]["limited"]["surprise"] = True
     else:
-        policy["detectors"][0]["factory"] = "tests.fakes.no_such_module:Nothing"  # type: ignore[index]
-    return yaml.safe_dump(policy, sort_keys=False)
+        policy["detectors"][0]["factory"] = "tests.fakes.no_such_module:Nothing"
+    return str(yaml.safe_dump(policy, sort_keys=False))
 
 
 @pytest.mark.parametrize("kind", ["bad_yaml", "unknown_key", "unloadable_detector"])
@@ -154,7 +154,7 @@ def test_a_broken_policy_reload_keeps_the_running_policy(start_guard: StartGuard
 
         # A good file then takes over: version 2 blocks what version 1 redacted on input.
         good = fault_policy(version="2")
-        good["tiers"]["limited"]["input"]["pii"]["medium"]["action"] = "block"  # type: ignore[index]
+        good["tiers"]["limited"]["input"]["pii"]["medium"]["action"] = "block"
         write_policy(path, good)
         guard.signal(signal.SIGHUP)
         _wait_for(lambda: _policy_version(guard) == "2", 20, "the good reload")

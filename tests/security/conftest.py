@@ -25,9 +25,7 @@ def start_guard(tmp_path: Path) -> Iterator[StartGuard]:
         wait_ready: bool = True,
         **kwargs: Any,
     ) -> GuardProcess:
-        path = policy
-        if isinstance(policy, dict):
-            path = write_policy(tmp_path / f"policy-{len(started)}.yaml", policy)
+        path = write_policy(tmp_path / f"policy-{len(started)}.yaml", policy) if isinstance(policy, dict) else policy
         guard = GuardProcess(upstream, path, tmp_path, extra_args=extra_args, **kwargs)
         started.append(guard)
         return guard.start(wait_ready=wait_ready)

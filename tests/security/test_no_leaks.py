@@ -81,14 +81,14 @@ def test_planted_personal_data_appears_in_no_side_channel(start_guard: StartGuar
         streamed = httpx.post(url + CHAT, json=chat(f"iban {MARKERS['iban']} mail {MARKERS['email']}", stream=True))
         assert streamed.status_code == 200 and MARKERS["email"] not in streamed.text
         # Refused before screening, each with the marker inside.
-        for body, content_type in [
+        for raw, content_type in [
             (b'{"messages": [{"role": "user", "content": "' + MARKERS["email"].encode() + b'"', "application/json"),
             (b'{"messages": [{"role": "user", "content": "' + MARKERS["email"].encode() + b' \xff"}]}', "application/json"),
             (json.dumps(chat(MARKERS["email"] + " " + "x" * 2_000_000)).encode(), "application/json"),
             (json.dumps(chat(MARKERS["email"])).encode(), "text/plain"),
             (json.dumps({"messages": MARKERS["email"]}).encode(), "application/json"),
         ]:
-            refused = keep(httpx.post(url + CHAT, content=body, headers={"content-type": content_type}))
+            refused = keep(httpx.post(url + CHAT, content=raw, headers={"content-type": content_type}))
             assert 400 <= refused.status_code < 500, refused.text
         # Markers where no screening applies: the query, a header, an unknown path.
         keep(httpx.post(url + CHAT + "?user=" + MARKERS["email"], json=chat("hello"),
