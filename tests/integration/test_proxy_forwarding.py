@@ -145,3 +145,11 @@ def test_admin_endpoints(guard: GuardThread) -> None:
     assert guard.metric("guard_ready") == 1
     # The proxy port does not serve the admin endpoints: those paths go to the upstream.
     assert httpx.get(guard.url + "/metrics").json()["path"] == "/metrics"
+
+
+def test_large_body_is_forwarded_whole(guard: GuardThread, fake_upstream: FakeUpstream) -> None:  # noqa: F811
+    body = bytes(range(256)) * 800  # 200 KiB: past the socket buffer, so the bounded-send path is taken
+    response = httpx.put(guard.url + "/files/blob", content=body)
+    assert response.status_code == 200
+    assert fake_upstream.received[-1].body == body
+    assert fake_upstream.received[-1].headers["content-length"] == str(len(body))
