@@ -28,7 +28,7 @@ from starlette.types import ASGIApp
 
 from guard.app import Extras, create_app, new_metrics, open_extras
 from guard.metrics import GuardMetrics
-from guard.errors import AuditError, ConfigError, ReviewError
+from guard.errors import AuditError, ConfigError, DetectorError, ReviewError
 from guard.logging_setup import LEVELS, configure_logging
 from guard.settings import GuardSettings
 
@@ -252,3 +252,7 @@ def run(args: argparse.Namespace) -> int:
         # A store that cannot be opened stops the start-up with its message, not a traceback.
         print(f"guard serve: {exc}", file=sys.stderr)
         return 2
+    except DetectorError as exc:
+        # A detector that cannot load: the guard must not serve unscreened. Its message names no text.
+        print(f"guard serve: a detector failed to load: {exc}", file=sys.stderr)
+        return 1

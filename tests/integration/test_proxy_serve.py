@@ -69,3 +69,22 @@ def test_demo_serves_with_one_command(tmp_path: Path) -> None:
             proc.kill()
             proc.wait(10)
         log.close()
+
+
+def test_a_detector_that_cannot_be_built_stops_the_start(tmp_path: Path) -> None:
+    import yaml
+
+    from tests.integration.proxy_harness import marker_policy
+
+    path = marker_policy(tmp_path)
+    policy = yaml.safe_load(path.read_text())
+    policy["detectors"][0]["factory"] = "tests.fakes.nowhere:Nothing"
+    path.write_text(yaml.safe_dump(policy))
+    result = subprocess.run(  # noqa: S603 - our own CLI
+        [sys.executable, "-m", "guard", "serve", "--upstream", "http://127.0.0.1:9", "--policy", str(path),
+         "--port", str(free_port()), "--admin-port", str(free_port())],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert "tests.fakes.nowhere:Nothing" in result.stderr
+    assert "Traceback" not in result.stderr
