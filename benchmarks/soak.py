@@ -59,6 +59,7 @@ class SoakResult:
     rss_end_bytes: int
     rss_peak_bytes: int
     rss_growth_pct: float
+    fds_idle: int  # before the first request: no client or upstream connection open
     fds_after_warmup: int
     fds_end: int  # right after the measured run (pooled upstream connections still open)
     fds_max: int
@@ -138,6 +139,7 @@ def run_soak(
     route = "/v1/chat/completions"
     with FaultServer(Behaviour(Mode.OK)) as upstream, GuardProcess(upstream.url, policy, workdir) as guard:
         sampler = Sampler(guard)
+        fds_idle = guard.fd_count()
         asyncio.run(_drive(guard.url + route, 0, warmup, concurrency, sampler))
         sampler.rss.clear()
         sampler.fds.clear()
@@ -150,7 +152,7 @@ def run_soak(
         fds_end = sampler.fds[-1]
         settle_until = time.monotonic() + FD_SETTLE_S
         fds_settled = guard.fd_count()
-        while fds_settled > fds_after_warmup + FD_SLACK and time.monotonic() < settle_until:
+        while fds_settled > fds_idle + FD_SLACK and time.monotonic() < settle_until:
             time.sleep(0.5)
             fds_settled = guard.fd_count()
         seen: Counter[int] = Counter()
@@ -176,6 +178,7 @@ def run_soak(
         rss_end_bytes=sampler.rss[-1],
         rss_peak_bytes=max(sampler.rss),
         rss_growth_pct=round(100.0 * (sampler.rss[-1] - rss_after_warmup) / rss_after_warmup, 2),
+        fds_idle=fds_idle,
         fds_after_warmup=fds_after_warmup,
         fds_end=fds_end,
         fds_max=max(sampler.fds),
@@ -199,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(text + "\n")
     ok = result.errors == 0 and result.lost == 0 and result.duplicated == 0 and result.unexpected == 0
-    flat = result.fds_settled <= result.fds_after_warmup + FD_SLACK
+    flat = result.fds_settled <= result.fds_idle + FD_SLACK
     return 0 if ok and flat and result.rss_growth_pct < 10.0 else 1
 
 
