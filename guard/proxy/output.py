@@ -4,13 +4,15 @@ Upstream 4xx answers pass through faithfully (status and body); only 2xx answers
 route a 5xx answer keeps its status but its body is withheld (it was never screened). The
 `x-guard-decision` of a buffered answer is the stronger of the input and output verdicts; a streamed
 answer's headers leave before its output is screened, so they carry the input verdict, and a blocked
-stream says so in-band (`finish_reason: "content_filter"`).
+stream says so in-band (`finish_reason: "content_filter"`). A stream whose tier can escalate output to
+review is held whole: a reviewer decides on the complete answer before any of it is released.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 
 from starlette.types import Receive, Send
@@ -19,6 +21,7 @@ from guard.actions.redact import redact, spans_to_redact
 from guard.codecs.base import Codec
 from guard.errors import RequestError, UpstreamError
 from guard.metrics import GuardMetrics, RejectReason
+from guard.policy.model import TierPolicy
 from guard.proxy import errors
 from guard.proxy.asgi_io import send_reply, watch_disconnect
 from guard.proxy.headers import RawHeaders, header_value, media_type, response_headers_for_client
@@ -37,6 +40,15 @@ _JSON = [(b"content-type", b"application/json")]
 # Answers up to this size are read whole and sent in one message with their Content-Length.
 _SMALL_BODY = 1 << 20
 _UPSTREAM_FAILED = errors.error_body("The model endpoint failed to answer.", "upstream_error", "upstream_error")
+
+
+def stream_window(tier: TierPolicy) -> int:
+    """The tier's hold-back window; unbounded where the output can escalate to review, because a
+    reviewer must see (and may refuse) the whole answer before any of it leaves."""
+    can_review = tier.on_detector_error is Action.REVIEW or any(
+        Action.REVIEW in table.all_actions() for table in tier.table(Direction.OUTPUT).values()
+    )
+    return sys.maxsize if can_review else tier.stream.window_chars
 
 
 def stronger(a: Verdict, b: Verdict) -> Verdict:
@@ -211,7 +223,7 @@ class OutputRelay:
             return StepOutcome(spans=spans)
 
         screen = StreamScreen(
-            reader, check, redact, active.policy.refusal_text, tier.stream.window_chars, tier.stream.overlap_chars
+            reader, check, redact, active.policy.refusal_text, stream_window(tier), tier.stream.overlap_chars
         )
         headers = response_headers_for_client(response.headers)
         headers.extend(extra)

@@ -113,8 +113,9 @@ def sse_text(body: str) -> str:
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_an_escalated_answer_is_held_whole_until_approved(rig: Rig, stream: bool) -> None:
-    # Shorter than the tier's hold-back window (96 chars): nothing of it leaves before the reviewer decides.
-    reply = f"Your card {CARD} was charged; the receipt follows by mail."
+    # Three times the tier's hold-back window (96 chars), the card number near the end: a tier that can
+    # escalate output holds a stream whole, so the reviewer sees (and masks) the complete answer.
+    reply = "Thanks for your order. " * 12 + f"Your card {CARD} was charged; the receipt follows by mail."
     rig.upstream.script(reply=reply, chunks=6 if stream else 1)
     body = {"model": "fake", "stream": stream, "messages": [{"role": "user", "content": "charge my saved card"}]}
     held = rig.callers.pool.submit(httpx.post, rig.guard.url + "/v1/chat/completions", json=body, timeout=60)
