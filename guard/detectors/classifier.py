@@ -140,11 +140,14 @@ class TextWindows:
     def __init__(self, encoder: SharedEncoder) -> None:
         self._encoder = encoder
         self._normalizer = TextNormalizer(encoder.vocabulary)
-        self.window_tokens = encoder.encoder.spec.max_tokens - 2  # room for [CLS] and [SEP]
+        # A text that fits the encoder is scored whole. A longer one is cut into quarter-size windows, 3/4
+        # a window apart: a short injection inside a long document is diluted less in a short window.
+        self.whole_tokens = encoder.encoder.spec.max_tokens - 2  # room for [CLS] and [SEP]
+        self.window_tokens = self.whole_tokens // 4
         self.stride_tokens = self.window_tokens * 3 // 4
 
     def split(self, text: str) -> list[Window]:
-        spans = self._encoder.encoder.token_windows(text, self.window_tokens, self.stride_tokens)
+        spans = self._encoder.encoder.token_windows(text, self.whole_tokens, self.window_tokens, self.stride_tokens)
         return [Window(s, e, self._normalizer(text[s:e])) for s, e in spans]
 
     async def split_all(self, texts: Sequence[str], resources: DetectorResources) -> list[list[Window]]:

@@ -138,10 +138,13 @@ class SentenceEncoder:
     def vocabulary(self) -> list[str]:
         return [w for w in self.tokenizer.get_vocab() if w.isascii() and w.isalpha()]
 
-    def token_windows(self, text: str, window: int, stride: int) -> list[tuple[int, int]]:
-        """Character spans of overlapping windows of at most `window` tokens, `stride` tokens apart."""
-        offsets = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
-        if len(offsets) <= window:
+    def token_windows(self, text: str, whole: int, window: int, stride: int) -> list[tuple[int, int]]:
+        """The whole text if it has at most `whole` tokens; else character spans of overlapping windows of
+        at most `window` tokens, `stride` tokens apart."""
+        offsets = self.tokenizer(
+            text, add_special_tokens=False, return_offsets_mapping=True, verbose=False
+        )["offset_mapping"]
+        if len(offsets) <= whole:
             return [(0, len(text))]
         spans = []
         for first in range(0, len(offsets), stride):
