@@ -27,8 +27,11 @@ def write_card(path: Path, recipe: Recipe, config: dict[str, Any], metrics: dict
         f"- A {'one-hidden-layer MLP (' + str(recipe.hidden) + ' units)' if recipe.hidden else 'logistic regression'} "
         "on frozen all-MiniLM-L6-v2 sentence embeddings (mean pooled, L2-normalised), encoder pinned in "
         f"`config.yaml` (sha256 `{config['encoder']['sha256']}`). Head weights: `head.npz`, sha256 `{config['head']['sha256']}`.",
-        f"- Text is normalised before encoding (NFKC, invisible characters, confusables, letter spacing); long text "
-        f"is scored in windows of {recipe.window_tokens} tokens, {recipe.stride_tokens} apart; the text's score is its highest window.",
+        "- Text is normalised before encoding (NFKC, invisible characters, confusables, letter spacing); training "
+        f"texts are truncated at {recipe.encoder.max_tokens} tokens; at screening time a text of up to "
+        f"{recipe.encoder.max_tokens - 2} tokens is scored whole and a longer one in windows of "
+        f"{(recipe.encoder.max_tokens - 2) // 4} tokens, {(recipe.encoder.max_tokens - 2) // 4 * 3 // 4} apart "
+        "(the text's score is its highest window).",
         f"- Operating threshold (raw score) {config['threshold']:.4f}, chosen on out-of-fold scores of the training part "
         f"for a false-positive rate of at most {recipe.target_fpr:.1%}. Findings report a calibrated score where this "
         "threshold is 0.5.",
