@@ -3,8 +3,8 @@
     guard serve --upstream http://model:8000 [--policy FILE] [--host H] [--port 8080] [--admin-port 8081]
     guard serve --demo          # an in-process echo model as the upstream, to try the guard at once
 
-SIGTERM or SIGINT drains: the proxy stops accepting connections, requests arriving on open connections get
-503, `/readyz` turns 503, and requests in flight finish within `--drain-timeout`; then both servers stop.
+SIGTERM or SIGINT drains: new requests (on open or new connections) get an API-shaped 503, `/readyz`
+turns 503, and requests in flight finish within `--drain-timeout`; then both servers stop.
 SIGHUP reloads the policy (a bad file keeps the running one).
 """
 
@@ -61,10 +61,6 @@ class _Server(uvicorn.Server):
 
     def port(self) -> int:
         return int(self.servers[0].sockets[0].getsockname()[1])
-
-    def stop_accepting(self) -> None:
-        for server in self.servers:
-            server.close()
 
 
 def _http_impl() -> str:
@@ -161,8 +157,10 @@ async def serve_guard(
             on_ready(bound)
         await stop.wait()
         log.info("draining", extra={"signal": "stop", "count": app.proxy.in_flight})
+        # The listener stays open while draining: a new request, on a new connection too, gets an
+        # API-shaped 503 (`shutting_down`) rather than a refused connection, and /readyz says 503 so the
+        # load balancer takes the pod out; the listener closes once in-flight requests are done.
         app.proxy.start_draining()
-        proxy_server.stop_accepting()
         if not await app.proxy.wait_idle(settings.drain_timeout_s) and opened.review_gate is not None:
             # Callers still held for a reviewer are answered now (their items stay pending), not cut off.
             await opened.review_gate.release()
