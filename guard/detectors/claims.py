@@ -52,7 +52,8 @@ class ClaimsConfig(DetectorConfigBase):
     model_dir: Path = DEFAULT_CLAIMS_DIR
     extra_claims: list[Path] = Field(default_factory=list)
     min_similarity: Annotated[float, Field(gt=0, lt=1)] | None = None  # None: the validated threshold
-    min_score: Annotated[float, Field(ge=0, le=1)] = 0.2  # calibrated; below it no finding is reported
+    # Calibrated: 0.5 is the validated operating point. Lower it to use `low` bands below that point.
+    min_score: Annotated[float, Field(ge=0, le=1)] = 0.5
     encoder: EncoderSpec | None = None
 
     _model: ClaimsModelConfig | None = PrivateAttr(default=None)

@@ -80,7 +80,8 @@ class ClassifierConfig(DetectorConfigBase):
     heads: list[str] = Field(min_length=1)
     models_dir: Path = DEFAULT_MODELS_DIR
     encoder: EncoderSpec | None = None  # None: the encoder the heads pin
-    min_score: Annotated[float, Field(ge=0, le=1)] = 0.2  # calibrated; below it no finding is reported
+    # Calibrated: 0.5 is the validated operating point. Lower it to use `low` bands below that point.
+    min_score: Annotated[float, Field(ge=0, le=1)] = 0.5
 
     _head_configs: list[HeadConfig] = PrivateAttr(default_factory=list)
 
