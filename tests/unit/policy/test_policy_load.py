@@ -32,11 +32,17 @@ def _error(text: str) -> str:
     return str(info.value)
 
 
-@pytest.mark.parametrize("name", ["default.yaml", "strict.yaml", "monitor.yaml"])
-def test_shipped_policies_validate(name: str) -> None:
+_CLASSIFIED = {"presidio_pii", "rules", "classifier", "claims"}
+
+
+@pytest.mark.parametrize(
+    ("name", "kinds"),
+    [("default.yaml", _CLASSIFIED), ("strict.yaml", {"presidio_pii", "rules"}), ("monitor.yaml", _CLASSIFIED)],
+)
+def test_shipped_policies_validate(name: str, kinds: set[str]) -> None:
     policy = load_policy(POLICIES / name)
     assert policy.default_tier in policy.tiers
-    assert {d.kind for d in policy.detectors} == {"presidio_pii", "rules"}
+    assert {d.kind for d in policy.detectors} == kinds
 
 
 def test_default_policy_path_is_the_repository_file() -> None:
