@@ -57,6 +57,12 @@ _SILENT_DROPS = frozenset({"color_message"})
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("guard_request_id", default="")
 
 
+def set_request_id(request_id: str) -> None:
+    """Attach `request_id` to every record logged from here on in the current task. The ASGI servers run
+    each request cycle in a task of its own, so the id ends with the request."""
+    _request_id.set(request_id)
+
+
 @contextlib.contextmanager
 def bind_request_id(request_id: str) -> Iterator[None]:
     """Attach `request_id` to every record logged in this context (one request's handling)."""

@@ -25,6 +25,7 @@ from guard.metrics import GuardMetrics, RejectReason, status_class
 from guard.policy.tiers import match_route, resolve_tier
 from guard.proxy import errors
 from guard.proxy.asgi_io import ClientDisconnectedError, forward_path, read_body, send_reply
+from guard.logging_setup import set_request_id
 from guard.proxy.headers import RawHeaders, header_value, media_type, request_headers_for_upstream, request_id_from
 from guard.proxy.output import OutputRelay
 from guard.proxy.runtime import ActivePolicy, GuardRuntime
@@ -84,6 +85,7 @@ class Pipeline:
         started = time.perf_counter()
         headers: RawHeaders = scope["headers"]
         request_id = request_id_from(headers)
+        set_request_id(request_id)
         id_header = (_REQUEST_ID, request_id.encode())
         active = await self._runtime.ensure_active()
         policy = active.policy

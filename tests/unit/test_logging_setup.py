@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from guard.errors import ConfigError
-from guard.logging_setup import ALLOWED_FIELDS, bind_request_id, configure_logging
+from guard.logging_setup import ALLOWED_FIELDS, bind_request_id, configure_logging, set_request_id
 from guard.types import Category, Direction
 
 EMAIL = "maria.kowalska.marker@example.org"
@@ -69,6 +69,25 @@ def test_request_ids_do_not_mix_between_concurrent_tasks(stream: io.StringIO) ->
     records = lines(stream)
     assert len(records) == 5
     assert all(r["request_id"] == r["route"] for r in records)
+
+
+def test_an_id_set_in_a_request_task_stays_in_that_task(stream: io.StringIO) -> None:
+    # The proxy sets the id at the top of each request cycle, which the ASGI server runs as its own task.
+    log = logging.getLogger("guard.test")
+
+    async def handle(rid: str) -> None:
+        set_request_id(rid)
+        await asyncio.sleep(0)
+        log.info("handled", extra={"route": rid})
+
+    async def main() -> None:
+        await asyncio.gather(*(asyncio.create_task(handle(f"r{i}")) for i in range(5)))
+        log.info("after", extra={"route": "none"})
+
+    asyncio.run(main())
+    records = lines(stream)
+    assert [r["request_id"] == r["route"] for r in records[:5]] == [True] * 5
+    assert records[5]["request_id"] == ""
 
 
 def test_non_whitelisted_extras_are_dropped_and_named(stream: io.StringIO) -> None:
