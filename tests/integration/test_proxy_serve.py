@@ -19,7 +19,7 @@ from tests.integration.proxy_harness import PASSTHROUGH_POLICY, chat_body
 CHAT = "/v1/chat/completions"
 
 
-def test_sigterm_drains_in_flight_and_refuses_new(fake_upstream: FakeUpstream, tmp_path: Path) -> None:  # noqa: F811
+def test_sigterm_drains_in_flight_and_answers_new_with_503(fake_upstream: FakeUpstream, tmp_path: Path) -> None:  # noqa: F811
     with GuardProcess(fake_upstream.url, PASSTHROUGH_POLICY, tmp_path, extra_args=["--drain-timeout", "20"]) as guard:
         with httpx.Client(base_url=guard.url, timeout=30) as idle_client:
             assert idle_client.post(CHAT, json=chat_body("warm")).status_code == 200  # an open keep-alive connection
@@ -36,8 +36,9 @@ def test_sigterm_drains_in_flight_and_refuses_new(fake_upstream: FakeUpstream, t
             refused = idle_client.post(CHAT, json=chat_body("too late"))
             assert refused.status_code == 503
             assert refused.json()["error"]["code"] == "shutting_down"
-            with pytest.raises(httpx.ConnectError):
-                httpx.post(guard.url + CHAT, json=chat_body("new connection"), timeout=5)
+            fresh = httpx.post(guard.url + CHAT, json=chat_body("new connection"), timeout=5)
+            assert fresh.status_code == 503  # a new connection too: the listener stays open while draining
+            assert fresh.json()["error"]["code"] == "shutting_down"
             slow.join(30)
             assert result["r"].status_code == 200
             assert result["r"].json()["choices"][0]["message"]["content"] == "slow but complete"
