@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import importlib.util
 import logging
+import os
 import signal
 import sys
 import threading
@@ -231,6 +232,9 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
 
 def run(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
+    # stderr carries JSON log lines only: transformers would draw a "Loading weights" progress bar there.
+    # Read when transformers is first imported, which happens later, when detectors load.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     if args.demo == bool(args.upstream):
         print("guard serve: give exactly one of --upstream URL or --demo", file=sys.stderr)
         return 2
