@@ -3,7 +3,8 @@
     (a) direct       the fake upstream itself
     (b) bare         a bare starlette + aiohttp reverse proxy (written here): the baseline
     (c) passthrough  `guard serve --policy policies/passthrough.yaml` (no detectors)
-    (d) default      `guard serve --policy policies/default.yaml` (presidio + secrets rules)
+    (d) default      `guard serve --policy policies/default.yaml` (presidio PII, secrets rules, classifier
+                     heads and the claims detector: the shipped default)
 
 Modes: a non-streamed chat completion, and a streamed one of 50 SSE chunks; at 1 and 32 concurrent
 requests. The load generator is a separate process (aiohttp client, fixed request count, warm-up excluded).
