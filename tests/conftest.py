@@ -63,3 +63,35 @@ async def _serve_asgi(app: object) -> AsyncIterator[str]:
 def serve_asgi() -> Callable[[object], AbstractAsyncContextManager[str]]:
     """`async with serve_asgi(app) as base_url:` runs a real uvicorn server for `app` on 127.0.0.1:0."""
     return _serve_asgi
+
+
+# --- reliability and security batteries -----------------------------------------------------------------
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+
+from tests.fakes.fault_policy import write_policy  # noqa: E402
+from tests.fakes.guard_process import GuardProcess, StartGuard  # noqa: E402
+
+
+
+@pytest.fixture
+def start_guard(tmp_path: Path) -> Iterator[StartGuard]:
+    """Start real `guard serve` processes (a policy dict is written to a file first); all stopped after the test."""
+    started: list[GuardProcess] = []
+
+    def start(
+        upstream: str,
+        policy: dict[str, Any] | Path | None,
+        extra_args: Sequence[str] = (),
+        wait_ready: bool = True,
+        **kwargs: Any,
+    ) -> GuardProcess:
+        path = write_policy(tmp_path / f"policy-{len(started)}.yaml", policy) if isinstance(policy, dict) else policy
+        guard = GuardProcess(upstream, path, tmp_path, extra_args=extra_args, **kwargs)
+        started.append(guard)
+        return guard.start(wait_ready=wait_ready)
+
+    yield start
+    for guard in started:
+        guard.stop()

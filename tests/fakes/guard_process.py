@@ -173,3 +173,7 @@ INTERNAL_WORDS = (
 def leaked_internals(text: str, *secrets: str) -> list[str]:
     """Which internal words or planted secrets appear in `text` (an answer body or a log)."""
     return [word for word in (*INTERNAL_WORDS, *secrets) if word and word in text]
+
+
+# What the `start_guard` fixture (tests/conftest.py) yields: start(upstream, policy, extra_args=(), ...).
+StartGuard = Callable[..., GuardProcess]

@@ -17,7 +17,7 @@ import pytest
 from tests.fakes.fault_policy import CHAT, chat, fault_policy
 from tests.fakes.faults import Behaviour, FaultServer, Mode, chat_completion, sse_stream
 from tests.fakes.guard_process import leaked_internals
-from tests.reliability.conftest import StartGuard
+from tests.fakes.guard_process import StartGuard
 
 SECRET = "detector-secret-0xDEADBEEF"
 TRIGGER = "FAULT-OUT"  # the detector misbehaves only on texts that carry this

@@ -24,7 +24,7 @@ import yaml
 from tests.fakes.fault_policy import CHAT, MARKER, chat, fault_policy, write_policy
 from tests.fakes.faults import Behaviour, FaultServer, Mode
 from tests.fakes.guard_process import GuardProcess
-from tests.reliability.conftest import StartGuard
+from tests.fakes.guard_process import StartGuard
 
 IN_FLIGHT = 8
 UPSTREAM_DELAY_S = 2.0

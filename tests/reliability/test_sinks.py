@@ -30,7 +30,7 @@ import pytest
 from tests.fakes.fault_policy import CHAT, MARKER, chat, fault_policy, write_policy
 from tests.fakes.faults import Behaviour, FaultServer, Mode, closed_port
 from tests.fakes.guard_process import REPO, GuardProcess, leaked_internals
-from tests.reliability.conftest import StartGuard
+from tests.fakes.guard_process import StartGuard
 
 TOKEN = "reviewer-token-for-the-reliability-battery"
 AUDIT_LIMIT_BYTES = 24 * 1024

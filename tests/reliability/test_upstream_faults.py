@@ -17,7 +17,7 @@ import pytest
 from tests.fakes.fault_policy import CHAT, MARKER, chat, fault_policy
 from tests.fakes.faults import Behaviour, FaultServer, Mode, closed_port
 from tests.fakes.guard_process import GuardProcess, leaked_internals
-from tests.reliability.conftest import StartGuard
+from tests.fakes.guard_process import StartGuard
 
 READ_TIMEOUT_S = 1.0
 TIMEOUT_ARGS = ("--upstream-read-timeout", str(READ_TIMEOUT_S), "--upstream-connect-timeout", "1")

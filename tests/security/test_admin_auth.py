@@ -31,7 +31,7 @@ from guard.review.sqlite_store import SqliteReviewStore
 from guard.review.tokens import TokenSet
 from tests.fakes.fault_policy import CHAT, MARKER, chat, fault_policy
 from tests.fakes.faults import Behaviour, FaultServer, Mode
-from tests.security.conftest import StartGuard
+from tests.fakes.guard_process import StartGuard
 
 TOKEN = "admin-battery-token-0123456789"
 OPEN = {"/healthz", "/readyz", "/metrics"}

@@ -19,7 +19,7 @@ import httpx
 from tests.fakes.fault_policy import CHAT, chat
 from tests.fakes.faults import Behaviour, FaultServer, Mode
 from tests.fakes.guard_process import REPO, leaked_internals
-from tests.security.conftest import StartGuard
+from tests.fakes.guard_process import StartGuard
 
 TOKEN = "security-battery-reviewer-token"
 

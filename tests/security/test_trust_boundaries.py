@@ -19,7 +19,7 @@ import pytest
 from tests.fakes.fault_policy import CHAT, MARKER, chat, fault_policy
 from tests.fakes.faults import Behaviour, FaultServer, Mode
 from tests.fakes.guard_process import GuardProcess
-from tests.security.conftest import StartGuard
+from tests.fakes.guard_process import StartGuard
 
 SPOOFS = [
     {},
