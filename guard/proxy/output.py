@@ -14,6 +14,7 @@ import asyncio
 import logging
 import sys
 import time
+from collections.abc import Awaitable, Callable
 
 from starlette.types import Receive, Send
 
@@ -74,33 +75,51 @@ class OutputRelay:
                 await send_reply(send, response.status, body, headers)
                 return waited
             await send({"type": "http.response.start", "status": response.status, "headers": headers})
-            watcher, state = watch_disconnect(receive, asyncio.current_task())
-            try:
-                chunks = response.chunks()
-                while True:
-                    started = time.perf_counter()
-                    chunk = await anext(chunks, None)
-                    waited += time.perf_counter() - started
-                    if chunk is None:
-                        break
+
+            async def forward(chunk: bytes | None) -> bool:
+                if chunk is not None:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                state[1] = True
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-            except UpstreamError:
-                # Headers are gone: all that is left is to end the body where the upstream broke it.
-                self._metrics.observe_upstream("reset", 0.0)
-                state[1] = True
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-            except asyncio.CancelledError:
-                if not state[0]:
-                    raise
-                asyncio.current_task().uncancel()  # type: ignore[union-attr]
-                self._metrics.observe_rejected(RejectReason.CLIENT_DISCONNECT)
-            finally:
-                watcher.cancel()
-            return waited
+                return chunk is None
+
+            return await self._pump(response, send, receive, forward)
         finally:
             await response.aclose()
+
+    async def _pump(
+        self,
+        response: UpstreamResponse,
+        send: Send,
+        receive: Receive,
+        step: Callable[[bytes | None], Awaitable[bool]],
+    ) -> float:
+        """Feed the upstream's body chunks (then None at its end) to `step`, which sends what may go and
+        says when to stop; end the body cleanly. An upstream that breaks off ends the body where it broke
+        (nothing unscreened was released); a client that disconnects stops the pump and is counted.
+        Returns the seconds spent waiting on the upstream."""
+        watcher, state = watch_disconnect(receive, asyncio.current_task())
+        waited = 0.0
+        try:
+            chunks = response.chunks()
+            while True:
+                started = time.perf_counter()
+                chunk = await anext(chunks, None)
+                waited += time.perf_counter() - started
+                if await step(chunk):
+                    break
+            state[1] = True
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except UpstreamError:
+            self._metrics.observe_upstream("reset", 0.0)
+            state[1] = True
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            if not state[0]:
+                raise
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            self._metrics.observe_rejected(RejectReason.CLIENT_DISCONNECT)
+        finally:
+            watcher.cancel()
+        return waited
 
     async def respond(
         self,
@@ -228,38 +247,21 @@ class OutputRelay:
         headers = response_headers_for_client(response.headers)
         headers.extend(extra)
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        watcher, state = watch_disconnect(receive, asyncio.current_task())
-        waited = 0.0
-        first_release: float | None = None
+        first_release: list[float] = []
+
+        async def screened(chunk: bytes | None) -> bool:
+            out = await screen.feed(chunk) if chunk is not None else await screen.finish()
+            for piece in out.chunks:
+                await send({"type": "http.response.body", "body": piece, "more_body": True})
+            if out.released_text and not first_release and screen.first_text_at is not None:
+                first_release.append(time.perf_counter())
+                self._metrics.observe_stream_ttft_added(ctx.route, first_release[0] - screen.first_text_at)
+            self._metrics.observe_stream_holdback(ctx.route, screen.held_bytes())
+            return out.blocked or chunk is None
+
         try:
-            chunks = response.chunks()
-            while True:
-                started = time.perf_counter()
-                chunk = await anext(chunks, None)
-                waited += time.perf_counter() - started
-                out = await screen.feed(chunk) if chunk is not None else await screen.finish()
-                for piece in out.chunks:
-                    await send({"type": "http.response.body", "body": piece, "more_body": True})
-                if out.released_text and first_release is None and screen.first_text_at is not None:
-                    first_release = time.perf_counter()
-                    self._metrics.observe_stream_ttft_added(ctx.route, first_release - screen.first_text_at)
-                self._metrics.observe_stream_holdback(ctx.route, screen.held_bytes())
-                if out.blocked or chunk is None:
-                    break
-            state[1] = True
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except UpstreamError:
-            # The upstream broke mid-stream: nothing unscreened was released; end the body here.
-            self._metrics.observe_upstream("reset", 0.0)
-            state[1] = True
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except asyncio.CancelledError:
-            if not state[0]:
-                raise
-            asyncio.current_task().uncancel()  # type: ignore[union-attr]
-            self._metrics.observe_rejected(RejectReason.CLIENT_DISCONNECT)
+            waited = await self._pump(response, send, receive, screened)
         finally:
-            watcher.cancel()
             await response.aclose()
         decision = worst[0] if worst else active.allow[(ctx.tier, ctx.direction)]
         try:
