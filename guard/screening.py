@@ -137,14 +137,15 @@ class Screener:
                 self._metrics.observe_detector_failure(detector.name, FailureReason.ERROR)
                 log.error("detector returned a result per text count mismatch", extra={"detector": detector.name})
                 return DetectorFailure(detector.name, FailureReason.ERROR)
-            by_digest = {}
-            for digest, findings in zip(unique, found, strict=True):
-                frozen = tuple(findings)
+            by_digest: dict[bytes, tuple[Finding, ...]] = {}
+            for digest, batch_findings in zip(unique, found, strict=True):
+                frozen = tuple(batch_findings)
                 by_digest[digest] = frozen
                 self._cache.put((detector.name, detector.version, digest), frozen)
             for index in missing:
                 results[index] = by_digest[digests[index]]
-        for findings in results:
-            for finding in findings or ():
+        screened = [r if r is not None else () for r in results]
+        for text_findings in screened:
+            for finding in text_findings:
                 self._metrics.observe_finding(finding.detector, finding.category)
-        return [r if r is not None else () for r in results], hits
+        return screened, hits
