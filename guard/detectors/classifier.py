@@ -9,7 +9,9 @@ A policy names heads shipped in `models/<name>/` (or a path to a head folder):
 Each head folder holds `config.yaml` (category, classes, threshold, pinned encoder and sha256 of both the
 encoder weights and the head file), `head.npz` and `card.md`. The policy may point the heads at another
 encoder (`encoder: {model: /models/my-minilm, sha256: ...}` or `backend: onnx`), loaded with
-`from_pretrained`. Per text: overlapping token windows of the original text are normalised
+`from_pretrained`. A binary head may also ship a lexical model (`lexical.npz`, hashed n-grams of the
+normalised whole text, pinned by sha256 like the head) whose score is fused with the best window's
+(`guard/training/lexical.py`); the head's threshold applies to the fused score. Per text: overlapping token windows of the original text are normalised
 (`normalize.py`), encoded once through the shared, micro-batched encoder, and every head scores every
 window; a text's finding per head comes from its highest-scoring window. Scores are calibrated so 0.5 is
 the head's validated operating point; `label` names the technique for technique heads, else the head.
@@ -34,6 +36,8 @@ from guard.detectors.encoder import EncoderSpec, SharedEncoder, file_sha256
 from guard.detectors.normalize import TextNormalizer
 from guard.errors import ConfigError, DetectorError
 from guard.training.head import HeadWeights, calibrate
+from guard.training.lexical import LexicalModel, LexicalSpec, LexicalWeights
+from guard.training.windows import window_shape
 from guard.types import Category, Finding, ScanContext, Span
 
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
@@ -43,6 +47,13 @@ _INLINE_CHARS = 16_384
 
 class HeadFileRef(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    file: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class LexicalRef(LexicalSpec):
+    """The lexical model fused into a binary head: its weights file, pinned, and how texts are hashed."""
+
     file: str
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
@@ -60,6 +71,7 @@ class HeadConfig(BaseModel):
     window_tokens: int
     stride_tokens: int
     head: HeadFileRef
+    lexical: LexicalRef | None = None  # binary heads only: fused with the embedding score
     encoder: EncoderSpec
     trained_on: list[dict[str, str]] = Field(default_factory=list)
 
@@ -117,6 +129,7 @@ class ClassifierConfig(DetectorConfigBase):
 class LoadedHead:
     config: HeadConfig
     weights: HeadWeights
+    lexical: LexicalModel | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,13 +139,28 @@ class Window:
     text: str  # normalised
 
 
-def load_head(folder: Path, config: HeadConfig) -> LoadedHead:
-    path = folder / config.head.file
+def _pinned(folder: Path, config: HeadConfig, file: str, sha256: str) -> Path:
+    path = folder / file
     if not path.is_file():
-        raise DetectorError(f"classifier head '{config.name}': {config.head.file} is missing")
-    if file_sha256(path) != config.head.sha256:
-        raise DetectorError(f"classifier head '{config.name}': {config.head.file} does not match its pinned sha256")
-    return LoadedHead(config, HeadWeights.load(path))
+        raise DetectorError(f"classifier head '{config.name}': {file} is missing")
+    if file_sha256(path) != sha256:
+        raise DetectorError(f"classifier head '{config.name}': {file} does not match its pinned sha256")
+    return path
+
+
+def load_head(folder: Path, config: HeadConfig) -> LoadedHead:
+    weights = HeadWeights.load(_pinned(folder, config, config.head.file, config.head.sha256))
+    if config.lexical is None:
+        return LoadedHead(config, weights)
+    if config.mode != "binary":
+        raise DetectorError(f"classifier head '{config.name}': a lexical model needs a binary head")
+    ref = config.lexical
+    spec = LexicalSpec.model_validate(ref.model_dump(exclude={"file", "sha256"}))
+    try:
+        lexical = LexicalWeights.load(_pinned(folder, config, ref.file, ref.sha256), spec)
+    except (KeyError, ValueError) as exc:
+        raise DetectorError(f"classifier head '{config.name}': {ref.file} is not a lexical model ({exc})") from None
+    return LoadedHead(config, weights, LexicalModel(lexical))
 
 
 class TextWindows:
@@ -143,9 +171,8 @@ class TextWindows:
         self._normalizer = TextNormalizer(encoder.vocabulary)
         # A text that fits the encoder is scored whole. A longer one is cut into quarter-size windows, 3/4
         # a window apart: a short injection inside a long document is diluted less in a short window.
-        self.whole_tokens = encoder.encoder.spec.max_tokens - 2  # room for [CLS] and [SEP]
-        self.window_tokens = self.whole_tokens // 4
-        self.stride_tokens = self.window_tokens * 3 // 4
+        # Training (`guard/training/windows.py`) cuts the same windows.
+        self.whole_tokens, self.window_tokens, self.stride_tokens = window_shape(encoder.encoder.spec.max_tokens)
 
     def split(self, text: str) -> list[Window]:
         spans = self._encoder.encoder.token_windows(text, self.whole_tokens, self.window_tokens, self.stride_tokens)
@@ -156,6 +183,10 @@ class TextWindows:
             return [self.split(t) for t in texts]
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(resources.executor, lambda: [self.split(t) for t in texts])
+
+    def whole(self, text: str, windows: list[Window]) -> str:
+        """The normalised whole text (a text scored whole already has it as its one window)."""
+        return windows[0].text if len(windows) == 1 else self._normalizer(text)
 
 
 class ClassifierDetector:
@@ -192,23 +223,47 @@ class ClassifierDetector:
         flat = [w.text for ws in windows for w in ws]
         vectors = await self._encoder.embed(flat)
         per_head = [(head, head.weights.probabilities(vectors)) for head in self._heads]
+        lexical = await self._lexical_scores(texts, windows)
         results: list[list[Finding]] = []
         offset = 0
-        for text_windows in windows:
+        for index, text_windows in enumerate(windows):
             found: list[Finding] = []
             count = len(text_windows)
-            for head, probabilities in per_head:
-                finding = self._finding(head, probabilities[offset : offset + count], text_windows)
+            for number, (head, probabilities) in enumerate(per_head):
+                scores = lexical[number]
+                lexical_score = float(scores[index]) if scores is not None else None
+                finding = self._finding(head, probabilities[offset : offset + count], text_windows, lexical_score)
                 if finding is not None:
                     found.append(finding)
             results.append(found)
             offset += count
         return results
 
-    def _finding(self, head: LoadedHead, probabilities: np.ndarray, windows: list[Window]) -> Finding | None:
+    async def _lexical_scores(self, texts: Sequence[str], windows: list[list[Window]]) -> list[np.ndarray | None]:
+        """Per head: the lexical model's score of each normalised whole text (None for a head without one)."""
+        if all(head.lexical is None for head in self._heads):
+            return [None] * len(self._heads)
+        assert self._windows is not None and self._resources is not None
+        text_windows = self._windows
+
+        def compute() -> list[np.ndarray | None]:
+            whole = [text_windows.whole(t, ws) for t, ws in zip(texts, windows, strict=True)]
+            return [head.lexical.scores(whole) if head.lexical is not None else None for head in self._heads]
+
+        if sum(len(t) for t in texts) <= _INLINE_CHARS:
+            return compute()
+        return await asyncio.get_running_loop().run_in_executor(self._resources.executor, compute)
+
+    def _finding(
+        self, head: LoadedHead, probabilities: np.ndarray, windows: list[Window], lexical: float | None = None,
+    ) -> Finding | None:
         raw = (1.0 - probabilities[:, 0]).astype(np.float32)
         best = int(np.argmax(raw))
-        score = float(calibrate(raw[best : best + 1], head.config.threshold)[0])
+        top = raw[best : best + 1]
+        if head.lexical is not None and lexical is not None:
+            # The text's best window fused with the lexical score of the whole text, as trained.
+            top = head.lexical.fuse(top, np.array([lexical], dtype=np.float32))
+        score = float(calibrate(top, head.config.threshold)[0])
         if score < self.config.min_score:
             return None
         label = head.config.name

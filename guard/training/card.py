@@ -15,6 +15,22 @@ def _ci(entry: dict[str, float] | None) -> str:
     return f"{entry['value']:.3f} [{entry['low']:.3f}, {entry['high']:.3f}]"
 
 
+def _lexical_lines(recipe: Recipe, config: dict[str, Any]) -> list[str]:
+    lines = []
+    if recipe.windowed:
+        lines.append("- Windowed training: the windows of long benign texts are extra negatives, and every figure below scores "
+                     "a long text as screening does (its highest window).")
+    if recipe.lexical is not None and "lexical" in config:
+        spec = recipe.lexical.spec
+        lines.append(
+            f"- Fused with a lexical model (`lexical.npz`, sha256 `{config['lexical']['sha256']}`): logistic regression "
+            f"(C {recipe.lexical.c}, {recipe.lexical.weighting}-weighted) over hashed char_wb {spec.char_ngrams[0]}-"
+            f"{spec.char_ngrams[1]}-grams and word {spec.word_ngrams[0]}-{spec.word_ngrams[1]}-grams of the normalised whole "
+            f"text ({spec.n_features} buckets each). A stacker fitted on out-of-fold scores of the training part fuses its "
+            "score with the embedding head's best window; the threshold applies to the fused score.")
+    return lines
+
+
 def write_card(path: Path, recipe: Recipe, config: dict[str, Any], metrics: dict[str, Any]) -> None:
     v = metrics["validation"]
     lines = [
@@ -32,6 +48,7 @@ def write_card(path: Path, recipe: Recipe, config: dict[str, Any], metrics: dict
         f"{recipe.encoder.max_tokens - 2} tokens is scored whole and a longer one in windows of "
         f"{(recipe.encoder.max_tokens - 2) // 4} tokens, {(recipe.encoder.max_tokens - 2) // 4 * 3 // 4} apart "
         "(the text's score is its highest window).",
+        *_lexical_lines(recipe, config),
         f"- Operating threshold (raw score) {config['threshold']:.4f}, chosen on out-of-fold scores of the training part "
         f"for a false-positive rate of at most {recipe.target_fpr:.1%}. Findings report a calibrated score where this "
         "threshold is 0.5.",
@@ -57,6 +74,10 @@ def write_card(path: Path, recipe: Recipe, config: dict[str, Any], metrics: dict
         f"| precision | {_ci(v['precision'])} |",
         f"| F1 | {v['f1']} |",
         f"| counts | tp {v['tp']}, fp {v['fp']}, tn {v['tn']}, fn {v['fn']} |",
+        *([f"| false-positive rate, benign and hard-negative sets only (NotInject, XStest, WildGuard benign, "
+           f"self-instruct, GSM8K, awesome prompts) | {_ci(metrics['fpr_benign_sets'])} |"] if "fpr_benign_sets" in metrics else []),
+        *([f"| out-of-fold on the training part: recall / false-positive rate | {_ci(metrics['out_of_fold_train']['recall'])} / "
+           f"{_ci(metrics['out_of_fold_train']['fpr'])} |"] if "out_of_fold_train" in metrics else []),
         "",
         "Per dataset (validation rows):",
         "",
@@ -71,7 +92,8 @@ def write_card(path: Path, recipe: Recipe, config: dict[str, Any], metrics: dict
         for name, entry in metrics["per_technique"].items():
             lines.append(f"| {name} | {entry['n']} | {_ci(entry['recall'])} | {_ci(entry['named_correctly_when_detected'])} |")
     if "obfuscation" in metrics:
-        lines += ["", "Obfuscated variants of the validation positives (transforms in `guard/training/obfuscate.py`):", "",
+        how = " Every row, plain included, is scored whole (truncated at the encoder's length), not in windows." if recipe.windowed else ""
+        lines += ["", f"Obfuscated variants of the validation positives (transforms in `guard/training/obfuscate.py`).{how}", "",
                   "| variant | n | recall |", "| --- | --- | --- |"]
         for name, entry in metrics["obfuscation"].items():
             lines.append(f"| {name} | {entry['n']} | {_ci(entry['recall'])} |")

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from guard.detectors.encoder import EncoderSpec
 from guard.errors import ConfigError
+from guard.training.lexical import LexicalSpec
 from guard.types import Category
 
 
@@ -24,6 +25,15 @@ class Strict(BaseModel):
 class DataSource(Strict):
     path: Path
     licence: str = ""
+
+
+class LexicalRecipe(Strict):
+    """The lexical model fused with the embedding head (`lexical.py`); binary heads only."""
+
+    spec: LexicalSpec = LexicalSpec()
+    c: Annotated[float, Field(gt=0)] = 100.0  # inverse L2 strength
+    # strata: every (dataset, label) stratum weighs the same within its label; balanced: by label only
+    weighting: Literal["strata", "balanced"] = "strata"
 
 
 class Recipe(Strict):
@@ -48,6 +58,19 @@ class Recipe(Strict):
     window_tokens: Annotated[int, Field(ge=16, le=512)] = 256
     stride_tokens: Annotated[int, Field(ge=8, le=512)] = 192
     encoder: EncoderSpec = EncoderSpec()
+    # Score long texts as the detector does (max over its windows) for the threshold and the figures, and
+    # train on the windows of long benign texts as extra negatives.
+    windowed: bool = False
+    # With `windowed`: also train on the windows of long positives that hold their inserted attack (found by
+    # diffing against the clean context in the same source group). Measured on prompt_injection: no gain.
+    attack_windows: bool = False
+    lexical: LexicalRecipe | None = None
+
+    @model_validator(mode="after")
+    def _lexical_is_binary(self) -> Recipe:
+        if self.lexical is not None and self.mode != "binary":
+            raise ValueError("a lexical model can only be fused into a binary head")
+        return self
 
 
 def load_recipe(path: Path) -> Recipe:

@@ -23,16 +23,19 @@ import numpy.typing as npt
 import yaml
 from tqdm import tqdm
 
-from guard.detectors.encoder import Embeddings, SentenceEncoder, file_sha256
+from guard.detectors.encoder import SentenceEncoder, file_sha256
 from guard.detectors.normalize import TextNormalizer
 from guard.evaluation.metrics import BinaryCounts, wilson
 from guard.training.card import write_card
 from guard.training.data import Row, read_rows
 from guard.training.embeddings import DEFAULT_CACHE_DIR, embed_texts
+from guard.training.fusion import BENIGN_SETS, Scorer, fit_fused, head_scores as _scores
 from guard.training.head import HeadWeights, TrainSettings, train_head
+from guard.training.lexical import LexicalModel
 from guard.training.obfuscate import OBFUSCATIONS
 from guard.training.recipe import Recipe
 from guard.training.split import carve
+from guard.training.windows import inserted_spans, window_vectors
 
 NONE_CLASS = "none"
 
@@ -71,12 +74,6 @@ def choose_threshold(negative_scores: npt.NDArray[np.float32], target_fpr: float
     return float(min(1.0, np.nextafter(ordered[allowed], np.float32(2.0))))
 
 
-def _scores(weights: HeadWeights, vectors: Embeddings) -> npt.NDArray[np.float32]:
-    probabilities = weights.probabilities(vectors)
-    out: npt.NDArray[np.float32] = 1.0 - probabilities[:, 0]
-    return out
-
-
 def _fold_of(group: str, seed: int, folds: int) -> int:
     return int(hashlib.sha256(f"fold:{seed}:{group}".encode()).hexdigest()[:8], 16) % folds
 
@@ -93,27 +90,54 @@ def train(recipe: Recipe, out_dir: Path, threads: int = 1, cache_dir: Path = DEF
 
     classes = class_names(recipe, rows)
     targets = np.array([classes.index(class_of(recipe, r, classes)) for r in rows], dtype=np.int64)
+    labels = np.array([r.label for r in rows], dtype=np.int64)
     split = carve(rows, vectors, recipe.seed, recipe.validation_fraction, recipe.near_duplicate_cosine)
     settings = TrainSettings(hidden=recipe.hidden, epochs=recipe.epochs, seed=recipe.seed)
+    windowed = (
+        window_vectors(encoder, normalizer, [r.text for r in rows], vectors, cache_dir, f"{recipe.name}: windows")
+        if recipe.windowed else None
+    )
 
-    train_idx = np.array(split.train)
+    inserted = inserted_spans([r.text for r in rows], labels, [r.group for r in rows], [r.dataset for r in rows])
+
+    def fit(indices: npt.NDArray[np.int64]) -> HeadWeights:
+        x, y = vectors[indices], targets[indices]
+        if windowed is not None:
+            benign = windowed.negative_windows(indices, labels)
+            attacks, owners = windowed.attack_windows(indices, inserted if recipe.attack_windows else {})
+            x = np.concatenate([x, benign, attacks])
+            y = np.concatenate([y, np.zeros(len(benign), dtype=np.int64), targets[owners]])
+        return train_head(x, y, len(classes), settings)
+
+    def head_scores(weights: HeadWeights, indices: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        if windowed is not None:
+            return windowed.max_scores(lambda v: _scores(weights, v), indices)
+        return _scores(weights, vectors[indices])
+
+    train_idx = np.array(split.train, dtype=np.int64)
+    val_idx = np.array(split.validation, dtype=np.int64)
     folds = np.array([_fold_of(split.groups[i], recipe.seed, recipe.folds) for i in split.train])
+    fold_of_row = {int(i): int(f) for i, f in zip(train_idx, folds, strict=True)}
     oof = np.zeros(len(train_idx), dtype=np.float32)
     with tqdm(total=recipe.folds + 1, desc=f"{recipe.name}: training", unit="fit", leave=False) as bar:
         for fold in range(recipe.folds):
             inside, outside = train_idx[folds != fold], folds == fold
-            weights = train_head(vectors[inside], targets[inside], len(classes), settings)
-            oof[outside] = _scores(weights, vectors[train_idx[outside]])
+            oof[outside] = head_scores(fit(inside), train_idx[outside])
             bar.update(1)
-        train_labels = np.array([rows[i].label for i in split.train])
-        threshold = choose_threshold(oof[train_labels == 0], recipe.target_fpr)
-        final = train_head(vectors[train_idx], targets[train_idx], len(classes), settings)
+        final = fit(train_idx)
         bar.update(1)
+    val_scores = head_scores(final, val_idx)
+    lexical: LexicalModel | None = None
+    if recipe.lexical is not None:
+        normalized = [normalizer(r.text) for r in rows]
+        fused = fit_fused(recipe.lexical, normalized, labels, [r.dataset for r in rows], train_idx, val_idx,
+                          fold_of_row, recipe.folds, oof, val_scores, recipe.seed)
+        lexical, oof, val_scores = fused.model, fused.oof, fused.validation
+    train_labels = labels[train_idx]
+    threshold = choose_threshold(oof[train_labels == 0], recipe.target_fpr)
 
-    val_idx = np.array(split.validation)
     val_rows = [rows[i] for i in split.validation]
     probabilities = final.probabilities(vectors[val_idx])
-    val_scores = 1.0 - probabilities[:, 0]
     predicted = val_scores >= threshold
     metrics: dict[str, Any] = {
         "threshold": threshold,
@@ -122,20 +146,32 @@ def train(recipe: Recipe, out_dir: Path, threads: int = 1, cache_dir: Path = DEF
         "out_of_fold_train": BinaryCounts.from_pairs(train_labels.tolist(), (oof >= threshold).tolist()).as_dict(),
         "per_dataset": _per_dataset(val_rows, predicted),
     }
+    if recipe.lexical is not None:
+        negatives = [i for i, r in enumerate(val_rows) if r.label == 0 and r.dataset in BENIGN_SETS]
+        metrics["fpr_benign_sets"] = wilson(int(predicted[negatives].sum()), len(negatives)).as_dict()
     if recipe.mode == "techniques":
         metrics["per_technique"] = _per_technique(recipe, classes, val_rows, probabilities, predicted)
+    scorer = Scorer(encoder, normalizer, final, lexical, cache_dir)
     if recipe.obfuscation_eval:
-        metrics["obfuscation"] = _obfuscation(encoder, normalizer, final, val_rows, threshold, cache_dir)
-    metrics["evaluate_only"] = _evaluate_only(recipe, encoder, normalizer, final, threshold, cache_dir)
+        metrics["obfuscation"] = _obfuscation(scorer, val_rows, threshold)
+    metrics["evaluate_only"] = _evaluate_only(recipe, scorer, threshold)
     metrics["seconds"] = round(time.perf_counter() - started, 1)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     head_path = out_dir / "head.npz"
     final.save(head_path)
     head_sha = file_sha256(head_path)
+    version = head_sha
+    lexical_ref: dict[str, Any] = {}
+    if lexical is not None and recipe.lexical is not None:
+        lexical_path = out_dir / "lexical.npz"
+        lexical.weights.save(lexical_path)
+        lexical_sha = file_sha256(lexical_path)
+        version = hashlib.sha256(f"{head_sha}:{lexical_sha}".encode()).hexdigest()
+        lexical_ref = {"lexical": {"file": "lexical.npz", "sha256": lexical_sha, **recipe.lexical.spec.model_dump(mode="json")}}
     config = {
         "name": recipe.name,
-        "version": head_sha[:12],
+        "version": version[:12],
         "category": recipe.category.value,
         "mode": recipe.mode,
         "classes": classes,
@@ -143,6 +179,7 @@ def train(recipe: Recipe, out_dir: Path, threads: int = 1, cache_dir: Path = DEF
         "window_tokens": recipe.window_tokens,
         "stride_tokens": recipe.stride_tokens,
         "head": {"file": "head.npz", "sha256": head_sha},
+        **lexical_ref,
         "encoder": recipe.encoder.model_dump(mode="json"),
         "trained_on": [{"path": str(s.path), "licence": s.licence} for s in recipe.data],
     }
@@ -187,32 +224,27 @@ def _per_technique(
     return out
 
 
-def _obfuscation(
-    encoder: SentenceEncoder, normalizer: TextNormalizer, head: HeadWeights, rows: list[Row], threshold: float,
-    cache_dir: Path,
-) -> dict[str, dict[str, object]]:
+def _obfuscation(scorer: Scorer, rows: list[Row], threshold: float) -> dict[str, dict[str, object]]:
+    """Recall on transformed validation positives. Scored whole (truncated at the encoder's length), plain
+    row included, so the rows compare like with like: windowing a letter-spaced text multiplies its
+    windows and costs more CPU than this table is worth."""
     positives = [r.text for r in rows if r.label == 1]
     out: dict[str, dict[str, object]] = {}
     for name, transform in {"plain": lambda t: t, **OBFUSCATIONS}.items():
         variants = [transform(t) for t in positives]
-        vectors = embed_texts(encoder, variants, normalizer, cache_dir, description=f"obfuscation {name}")
-        caught = int((_scores(head, vectors) >= threshold).sum())
+        caught = int((scorer.scores(variants, f"obfuscation {name}", windowed=False) >= threshold).sum())
         out[name] = {"n": len(variants), "recall": wilson(caught, len(variants)).as_dict()}
     return out
 
 
-def _evaluate_only(
-    recipe: Recipe, encoder: SentenceEncoder, normalizer: TextNormalizer, head: HeadWeights, threshold: float,
-    cache_dir: Path,
-) -> dict[str, dict[str, object]]:
+def _evaluate_only(recipe: Recipe, scorer: Scorer, threshold: float) -> dict[str, dict[str, object]]:
     out: dict[str, dict[str, object]] = {}
     for source in recipe.evaluate_only:
         if not source.path.is_file():
             continue
         rows = read_rows(source.path)
-        vectors = embed_texts(encoder, [r.text for r in rows], normalizer, cache_dir, description=f"eval {source.path.parent.name}")
-        predicted = _scores(head, vectors) >= threshold
-        for dataset, entry in _per_dataset(rows, predicted).items():
+        scores = scorer.scores([r.text for r in rows], f"eval {source.path.parent.name}", windowed=recipe.windowed)
+        for dataset, entry in _per_dataset(rows, scores >= threshold).items():
             entry["licence"] = source.licence
             out[dataset] = entry
     return out
