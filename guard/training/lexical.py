@@ -123,6 +123,10 @@ class LexicalModel:
     this path give the same score; a unit test holds them to it."""
 
     def __init__(self, weights: LexicalWeights, memo_entries: int = 1 << 18) -> None:
+        # Imported here, at load, not on the first screened text (importing scikit-learn takes ~0.5 s).
+        from sklearn.utils import murmurhash3_32
+
+        self._murmur = murmurhash3_32
         self.weights = weights
         self._coef = weights.dense()
         self._memo: dict[str, int] = {}
@@ -132,10 +136,8 @@ class LexicalModel:
     def _index(self, gram: str) -> int:
         index = self._memo.get(gram)
         if index is None:
-            from sklearn.utils import murmurhash3_32
-
             n = self.weights.spec.n_features
-            h = int(murmurhash3_32(gram, seed=0))
+            h = int(self._murmur(gram, seed=0))
             index = (2147483647 - (n - 1)) % n if h == _INT_MIN else abs(h) % n
             if len(self._memo) >= self._memo_entries:
                 self._memo.clear()  # bounded: a flood of novel n-grams cannot grow it without limit
