@@ -160,7 +160,11 @@ def load_head(folder: Path, config: HeadConfig) -> LoadedHead:
         lexical = LexicalWeights.load(_pinned(folder, config, ref.file, ref.sha256), spec)
     except (KeyError, ValueError) as exc:
         raise DetectorError(f"classifier head '{config.name}': {ref.file} is not a lexical model ({exc})") from None
-    return LoadedHead(config, weights, LexicalModel(lexical))
+    try:
+        model = LexicalModel(lexical)
+    except ImportError:
+        raise DetectorError(f"classifier head '{config.name}': its lexical model needs scikit-learn installed") from None
+    return LoadedHead(config, weights, model)
 
 
 class TextWindows:
