@@ -8,4 +8,6 @@ bash scripts/services.sh install
 eval "$(bash scripts/services.sh start)"
 trap 'bash scripts/services.sh stop' EXIT
 mkdir -p artifacts
+# The package is typed (py.typed): its public interfaces hold under mypy --strict.
+.venv/bin/python -m mypy guard
 .venv/bin/python -m pytest -p no:cacheprovider "$@"
