@@ -2,7 +2,10 @@
 
 Request texts: `messages[*].content` when it is a string, and the `text` of each `{"type": "text"}` part
 when it is a list; the slot role is the message's role. Other part types (images, audio, files) carry no
-text to screen and are skipped. Response texts: `choices[*].message.content` (null is skipped).
+text to screen and are skipped. Response texts: `choices[*].message.content` (null is skipped). In both
+directions the arguments of function tool calls (`tool_calls[*].function.arguments`, a JSON-encoded
+string the model wrote) are screened too, with slot role `tool_call`: personal data or an injection can
+ride in them as well as in the content.
 """
 
 from __future__ import annotations
@@ -23,6 +26,23 @@ from guard.types import Direction
 _PLAIN_DELTA_KEYS = frozenset({"role", "content"})
 
 
+TOOL_CALL_ROLE = "tool_call"
+
+
+def _tool_call_texts(message: dict[str, object]) -> list[tuple[JsonStr, str]]:
+    """The arguments string of each function tool call; other tool call shapes carry no model text."""
+    calls = message.get("tool_calls")
+    if not isinstance(calls, list):
+        return []
+    texts: list[tuple[JsonStr, str]] = []
+    for call in calls:
+        function = call.get("function") if isinstance(call, dict) else None
+        arguments = function.get("arguments") if isinstance(function, dict) else None
+        if isinstance(arguments, JsonStr):
+            texts.append((arguments, TOOL_CALL_ROLE))
+    return texts
+
+
 def _message_texts(i: int, message: object) -> list[tuple[JsonStr, str]]:
     where = f"messages[{i}]"
     if not isinstance(message, dict):
@@ -32,10 +52,11 @@ def _message_texts(i: int, message: object) -> list[tuple[JsonStr, str]]:
         problem = "is required" if role is None else f"must be a string, not {type_name(role)}"
         raise shape_error(Direction.INPUT, f"{where}.role {problem}")
     content = message.get("content")
+    calls = _tool_call_texts(message)
     if content is None:
-        return []  # an assistant turn with only tool calls
+        return calls  # an assistant turn with only tool calls
     if isinstance(content, JsonStr):  # parse_json makes every string value a JsonStr
-        return [(content, role)]
+        return [(content, role), *calls]
     if not isinstance(content, list):
         raise shape_error(
             Direction.INPUT,
@@ -55,7 +76,7 @@ def _message_texts(i: int, message: object) -> list[tuple[JsonStr, str]]:
                     Direction.INPUT, f"{where}.content[{j}].text must be a string, not {type_name(text)}"
                 )
             texts.append((text, role))
-    return texts
+    return [*texts, *calls]
 
 
 class OpenAIChatCodec(OpenAIJsonCodec):
@@ -84,15 +105,15 @@ class OpenAIChatCodec(OpenAIJsonCodec):
                     Direction.OUTPUT, f"choices[{i}].message must be an object, not {type_name(message)}"
                 )
             content = message.get("content")
-            if content is None:
-                continue
-            if not isinstance(content, JsonStr):
-                raise shape_error(
-                    Direction.OUTPUT,
-                    f"choices[{i}].message.content must be a string or null, not {type_name(content)}",
-                )
-            role = message.get("role")
-            texts.append((content, role if isinstance(role, str) else "assistant"))
+            if content is not None:
+                if not isinstance(content, JsonStr):
+                    raise shape_error(
+                        Direction.OUTPUT,
+                        f"choices[{i}].message.content must be a string or null, not {type_name(content)}",
+                    )
+                role = message.get("role")
+                texts.append((content, role if isinstance(role, str) else "assistant"))
+            texts.extend(_tool_call_texts(message))
         return texts
 
     def refused_answer(self, value: JsonObject, refusal_text: str) -> JsonObject:

@@ -173,3 +173,22 @@ def test_unhandled_error_is_a_fixed_500_and_counted(fake_upstream: FakeUpstream,
         assert fake_upstream.received == []
         ok = httpx.post(guard.url + CHAT, json=chat_body("no marker"))
         assert ok.status_code == 200
+
+
+def test_tool_call_arguments_in_a_prompt_are_screened(fake_upstream: FakeUpstream, tmp_path: Path) -> None:  # noqa: F811
+    # An earlier assistant turn's tool call re-sent by the client: its arguments are model-written text
+    # that can carry personal data, so they are redacted like content, in place.
+    body = chat_body("send it")
+    body["messages"].append({
+        "role": "assistant", "content": None,
+        "tool_calls": [{"id": "c1", "type": "function",
+                        "function": {"name": "send", "arguments": json.dumps({"note": f"to {MARKER}"})}}],
+    })
+    with GuardThread(fake_upstream.url, marker_policy(tmp_path)) as guard:
+        response = httpx.post(guard.url + CHAT, json=body)
+        assert response.status_code == 200
+        assert response.headers["x-guard-decision"] == "redact"
+        sent = fake_upstream.received[-1].json()
+        arguments = json.loads(sent["messages"][-1]["tool_calls"][0]["function"]["arguments"])
+        assert arguments == {"note": "to <MARKER>"}
+        assert MARKER.encode() not in fake_upstream.received[-1].body

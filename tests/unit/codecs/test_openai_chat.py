@@ -112,10 +112,34 @@ def test_too_many_texts_is_413() -> None:
     assert caught.value.message == "request body has more than 8 texts to screen"
 
 
-def test_response_texts_skip_null_content() -> None:
+def test_response_texts_skip_null_content_and_include_tool_call_arguments() -> None:
     extraction = CODEC.extract(json.dumps(ANSWER).encode(), Direction.OUTPUT)
-    assert [(s.index, s.text, s.role) for s in extraction.slots] == [(0, "Call 555-1234.", "assistant")]
+    assert [(s.index, s.text, s.role) for s in extraction.slots] == [
+        (0, "Call 555-1234.", "assistant"),
+        (1, "{}", "tool_call"),
+    ]
     assert extraction.stream is False
+
+
+def test_tool_call_arguments_are_screened_and_rewritten_in_place() -> None:
+    # The arguments are a JSON document inside a JSON string: a redaction inside one of its string values
+    # keeps both valid, and no other byte of the body changes.
+    body = (
+        b'{"model": "m", "messages": [{"role": "user", "content": "mail her"},\n'
+        b' {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",'
+        b' "function": {"name": "send", "arguments": "{\\"to\\": \\"ann@example.com\\"}"}}]}]}'
+    )
+    extraction = CODEC.extract(body, Direction.INPUT)
+    assert [(s.text, s.role) for s in extraction.slots] == [
+        ("mail her", "user"),
+        ('{"to": "ann@example.com"}', "tool_call"),
+    ]
+    text = extraction.slots[1].text
+    start = text.index("ann@")
+    out = CODEC.rewrite(body, extraction, {1: [TextEdit(start, start + len("ann@example.com"), "<EMAIL_ADDRESS>")]})
+    assert out == body.replace(b"ann@example.com", b"<EMAIL_ADDRESS>")
+    arguments = json.loads(out)["messages"][1]["tool_calls"][0]["function"]["arguments"]
+    assert json.loads(arguments) == {"to": "<EMAIL_ADDRESS>"}
 
 
 @pytest.mark.parametrize(
