@@ -123,8 +123,11 @@ class Screener:
                 return DetectorFailure(detector.name, FailureReason.TIMEOUT)
             except Exception as exc:  # noqa: BLE001 - turned into a fail-closed outcome, never swallowed
                 self._metrics.observe_detector_failure(detector.name, FailureReason.ERROR)
+                # exc_info: the JSON log formatter keeps the exception's type and stack frames, never its
+                # message (which may quote text), so an operator can see where the detector failed.
                 log.warning(
                     "detector failed",
+                    exc_info=exc,
                     extra={
                         "detector": detector.name,
                         "request_id": ctx.request_id,

@@ -103,6 +103,11 @@ class SentenceEncoder:
         self.spec = spec
         self.threads = threads
         self._tokenizer: Any = None
+        # A fast tokenizer keeps its padding/truncation settings on the shared Rust object and each call
+        # resets them: two threads tokenizing at once (windowing on the event loop, a batch in the
+        # executor) can pad one call with the other's settings ("Unable to create tensor", a ValueError
+        # seen under the 32-concurrent soak). Tokenizing takes well under a millisecond; serialise it.
+        self._tokenizer_lock = threading.Lock()
         self._model: Any = None
         self._onnx: Any = None
 
@@ -141,9 +146,10 @@ class SentenceEncoder:
     def token_windows(self, text: str, whole: int, window: int, stride: int) -> list[tuple[int, int]]:
         """The whole text if it has at most `whole` tokens; else character spans of overlapping windows of
         at most `window` tokens, `stride` tokens apart."""
-        offsets = self.tokenizer(
-            text, add_special_tokens=False, return_offsets_mapping=True, verbose=False
-        )["offset_mapping"]
+        with self._tokenizer_lock:
+            offsets = self.tokenizer(
+                text, add_special_tokens=False, return_offsets_mapping=True, verbose=False
+            )["offset_mapping"]
         if len(offsets) <= whole:
             return [(0, len(text))]
         spans = []
@@ -169,10 +175,11 @@ class SentenceEncoder:
 
     def encode(self, texts: list[str]) -> Embeddings:
         """Embeddings for one forward pass over `texts`, padded to its longest text (not a fixed length)."""
-        batch = self.tokenizer(
-            texts, padding="longest", truncation=True, max_length=self.spec.max_tokens,
-            return_tensors="np" if self._onnx is not None else "pt",
-        )
+        with self._tokenizer_lock:
+            batch = self.tokenizer(
+                texts, padding="longest", truncation=True, max_length=self.spec.max_tokens,
+                return_tensors="np" if self._onnx is not None else "pt",
+            )
         if self._onnx is not None:
             feeds = {i.name: batch[i.name].astype(np.int64) for i in self._onnx.get_inputs() if i.name in batch}
             hidden = self._onnx.run(None, feeds)[0]
