@@ -21,13 +21,14 @@ from hypothesis import strategies as st
 
 from guard.codecs.base import BodyLimits, Passthrough, StreamPiece, TextDelta, TextEdit
 from guard.codecs import jsonscan
-from guard.codecs.jsonscan import JsonStr, parse_json
+from guard.codecs.jsonscan import parse_json
 from guard.codecs.jsonsplice import escape_json, raw_offsets, rewrite_strings
 from guard.codecs.openai_chat import OpenAIChatCodec
 from guard.codecs.openai_completions import OpenAICompletionsCodec
 from guard.codecs.sse import SseEvent, SseParser
 from guard.errors import RequestError
 from guard.types import Direction
+from tests.fakes.json_strings import json_strings
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -117,27 +118,13 @@ def documents(draw: st.DrawFn) -> tuple[str, list[Literal]]:
     return "".join(out), literals
 
 
-def located(value: object) -> list[JsonStr]:
-    found: list[JsonStr] = []
-    stack = [value]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, JsonStr):
-            found.append(node)
-        elif isinstance(node, dict):
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return sorted(found, key=lambda literal: literal.start)
-
-
 @FAST
 @given(documents())
 def test_every_string_is_located(document: tuple[str, list[Literal]]) -> None:
     text, literals = document
     parsed = parse_json(text.encode(), 10)
     assert parsed.value == json.loads(text)
-    found = located(parsed.value)
+    found = json_strings(parsed.value)
     assert [str(f) for f in found] == [lit.text for lit in literals]
     for literal, expected in zip(found, literals, strict=True):
         offsets = raw_offsets(text, literal)
@@ -158,7 +145,7 @@ def test_fast_path_and_exact_walker_agree(document: tuple[str, list[Literal]], d
         return
     fast = jsonscan._parse_fast(text, depth)
     assert fast == walked
-    assert [(s.start, s.end) for s in located(fast)] == [(s.start, s.end) for s in located(walked)]
+    assert [(s.start, s.end) for s in json_strings(fast)] == [(s.start, s.end) for s in json_strings(walked)]
 
 
 @st.composite
@@ -185,7 +172,7 @@ def test_rewrite_changes_only_the_edited_ranges(document: tuple[str, list[Litera
         k = data.draw(st.integers(0, len(literals) - 1))
         edits = data.draw(edits_for(literals[k].text))
     parsed = parse_json(text.encode(), 10)
-    out = rewrite_strings(parsed, [(located(parsed.value)[k], edits)])
+    out = rewrite_strings(parsed, [(json_strings(parsed.value)[k], edits)])
     # Oracle: the body's own characters around each edit, the escaped new text inside it.
     offsets = literals[k].offsets
     expected, cursor = [], 0
@@ -194,7 +181,7 @@ def test_rewrite_changes_only_the_edited_ranges(document: tuple[str, list[Litera
         cursor = offsets[edit.end]
     expected.append(text[cursor:])
     assert out == "".join(expected).encode()
-    reparsed = [str(s) for s in located(parse_json(out, 10).value)]
+    reparsed = [str(s) for s in json_strings(parse_json(out, 10).value)]
     assert reparsed == [lit.text for lit in literals[:k]] + [apply(literals[k].text, edits)] + [
         lit.text for lit in literals[k + 1 :]
     ]
@@ -219,12 +206,12 @@ def test_whole_text_replacement_changes_only_between_common_prefix_and_suffix(
     while suffix < min(len(old), len(new)) - prefix and old[-1 - suffix] == new[-1 - suffix]:
         suffix += 1
     parsed = parse_json(text.encode(), 10)
-    out = rewrite_strings(parsed, [(located(parsed.value)[k % len(literals)], new)]).decode()
+    out = rewrite_strings(parsed, [(json_strings(parsed.value)[k % len(literals)], new)]).decode()
     if new == old:
         assert out == text
     before, after = text[: literal.offsets[prefix]], text[literal.offsets[len(old) - suffix] :]
     assert out.startswith(before) and out.endswith(after) and len(out) >= len(before) + len(after)
-    assert str(located(parse_json(out.encode(), 10).value)[k % len(literals)]) == new
+    assert str(json_strings(parse_json(out.encode(), 10).value)[k % len(literals)]) == new
 
 
 @FAST

@@ -6,25 +6,12 @@ import json
 
 import pytest
 
-from guard.codecs.jsonscan import JsonStr, parse_json
+from guard.codecs.jsonscan import parse_json
 from guard.errors import RequestError
 from guard.types import Direction
+from tests.fakes.json_strings import json_strings
 
 SECRET = "hunter2-secret"
-
-
-def strings_in(value: object) -> list[JsonStr]:
-    found: list[JsonStr] = []
-    stack = [value]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, JsonStr):
-            found.append(node)
-        elif isinstance(node, dict):
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return sorted(found, key=lambda s: s.start)
 
 
 @pytest.mark.parametrize(
@@ -50,7 +37,7 @@ def test_nan_and_infinity_are_accepted_like_json_loads() -> None:
 
 def test_string_values_know_their_literal() -> None:
     text = '{"a": "x", "b": ["y\\u00e9", {"c": ""}]}'
-    found = strings_in(parse_json(text.encode(), 10).value)
+    found = json_strings(parse_json(text.encode(), 10).value)
     assert [(s, text[s.start : s.end]) for s in found] == [
         ("x", '"x"'),
         ("y\u00e9", '"y\\u00e9"'),
