@@ -30,15 +30,7 @@ from guard.proxy.screening_step import Stepper
 from guard.proxy.upstream import AiohttpUpstream, Upstream, UpstreamTimeouts
 from guard.review.base import ReviewGate
 from guard.settings import GuardSettings
-
-
-def guard_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("guard")
-    except PackageNotFoundError:  # running from a source tree that was never installed
-        return "0+unknown"
+from guard.version import guard_version
 
 
 @dataclass

@@ -43,6 +43,7 @@ ALLOWED_FIELDS = frozenset(
         "policy_version", "version", "count", "texts", "batch_size", "findings", "held_bytes",
         "duration_s", "budget_s", "timeout_s", "upstream_s", "overhead_s", "host", "port", "admin_port",
         "workers", "threads", "attempt", "outcome", "role", "store", "signal", "chunks",
+        "proxy_url", "admin_url", "detectors", "categories", "latency_ms", "load_s",
     }
 )
 # A string value must look like an identifier or a number; free text (spaces, `@`, quotes) is refused.
@@ -102,13 +103,26 @@ class ExtraWhitelistFilter(logging.Filter):
         return True
 
 
+# A library's own string argument that may be interpolated: a name such as a recognizer's class or a
+# language code (starts with a letter, no spaces, no long digit runs, which could be a phone or card).
+_SAFE_LIBRARY_ARG = re.compile(r"^(?!.*\d{4})[A-Za-z][A-Za-z0-9_.]{0,63}$")
+
+
+def _safe_arg(arg: object, third_party: bool) -> bool:
+    if isinstance(arg, Enum | bool | int | float):
+        return True
+    return third_party and isinstance(arg, str) and _SAFE_LIBRARY_ARG.match(arg) is not None
+
+
 def _safe_message(record: logging.LogRecord) -> tuple[str, bool]:
-    """The message with its arguments when they are all safe scalars; else the bare template."""
+    """The message with its arguments when they are all safe scalars (or, for a library's logger,
+    identifier-shaped names); else the bare template."""
     template = str(record.msg)
     if not record.args:
         return template, False
     args = record.args if isinstance(record.args, tuple) else (record.args,)
-    if all(isinstance(a, Enum | bool | int | float) for a in args):
+    third_party = not record.name.startswith("guard")
+    if all(_safe_arg(a, third_party) for a in args):
         try:
             return record.getMessage(), False
         except (TypeError, ValueError):
@@ -148,6 +162,31 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False, separators=(",", ":"))
 
 
+class LibraryNoiseFilter(logging.Filter):
+    """Drops libraries' records that say nothing an operator can act on, at the loggers that emit them.
+
+    presidio-analyzer warns once per spaCy label it has no entity for (`CARDINAL`, `DATE`: on every text
+    with a number) and once per predefined recognizer of a language the guard does not load; uvicorn's
+    info lines ("Started server process", "Uvicorn running on ...") repeat what guard's own start-up line
+    says, with the addresses. Warnings and errors that are not on this list still pass."""
+
+    _NOISE = (
+        "is not mapped to a Presidio entity",
+        "Recognizer not added to registry because language is not supported",
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(fragment in str(record.msg) for fragment in self._NOISE)
+
+
+def _quiet_libraries() -> None:
+    presidio = logging.getLogger("presidio-analyzer")
+    # Its INFO lines list every recognizer it loads (31 lines at start-up); they go, its warnings stay.
+    presidio.setLevel(logging.WARNING)
+    presidio.addFilter(LibraryNoiseFilter())
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+
+
 def configure_logging(level: str, stream: TextIO | None = None) -> logging.Handler:
     """Send every logger's records through one JSON handler at `level`. Replaces the root's handlers.
 
@@ -171,4 +210,6 @@ def configure_logging(level: str, stream: TextIO | None = None) -> logging.Handl
         uv_logger.handlers.clear()
         uv_logger.propagate = True
     logging.getLogger("uvicorn.access").disabled = True
+    if root.level > logging.DEBUG:
+        _quiet_libraries()
     return handler

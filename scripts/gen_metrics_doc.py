@@ -32,6 +32,8 @@ def render() -> str:
     rows = []
     used: set[str] = set()
     for family in registry.collect():
+        if family.name.startswith(("process_", "python_")):
+            continue  # prometheus_client's standard collectors: documented once in the text below
         exported = family.name + _SUFFIX.get(family.type, "")
         labels: set[str] = set()
         for sample in family.samples:
@@ -46,7 +48,9 @@ def render() -> str:
         "",
         "Served on the admin port at `/metrics` (default `:8081`), never on the proxy port. Every label",
         "combination the configuration makes known is exported at zero from startup, so a dashboard shows",
-        "zeros, not gaps. Histograms also export `_bucket{le}`, `_sum` and `_count`.",
+        "zeros, not gaps. Histograms also export `_bucket{le}`, `_sum` and `_count`; no `_created` series are",
+        "exported. The same scrape carries prometheus_client's standard `process_*` (CPU seconds, resident and",
+        "virtual memory, open and maximum file descriptors, start time) and `python_info` series.",
         "",
         "| metric | type | labels | meaning |",
         "| --- | --- | --- | --- |",

@@ -11,7 +11,6 @@ Span rule and what counts as flagged: `guard/evaluation/metrics.py` and `guard/e
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -29,7 +28,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from guard.evaluation.report import render
+    from guard.evaluation.report import render, to_json
     from guard.evaluation.runner import dataset_files, evaluate, summary
     from guard.policy.load import default_policy_path, load_policy
 
@@ -42,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     report = summary(results)
     if args.json:
-        print(json.dumps(report, indent=2, sort_keys=True))
+        print(to_json(report))
     else:
         print(render(report))
     return 0

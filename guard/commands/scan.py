@@ -8,7 +8,8 @@ Each decision has `action`, `verdict`, `tier`, `policy_version`, `categories`, `
 row's text, never the text itself), plus `redacted` text when the action is `redact`. A JSONL row's other
 fields (an `id`, a label) are copied to its output line; its `text` is not echoed back. A row that is not
 a JSON object with a string `text` is reported on stderr with its line number, the others are still
-screened, and the exit status is 1.
+screened, and the exit status is 1. With `--fail-on ACTION` (redact, review, block, ...) the exit status is
+3 when any text's action reached ACTION, so a CI step can gate on it: `guard scan --fail-on block < prompt`.
 
 The detectors are the policy's own, built and loaded as `guard serve` does, and rows are screened in
 batches (`--batch-size`) so spaCy sees several texts per call.
@@ -38,7 +39,7 @@ from guard.policy.model import PolicyFile
 from guard.screening import Screener, ScreeningCache
 from guard.types import Action, Decision, Direction, ScanContext, ScanResult
 
-EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE, EXIT_FAILED_GATE = 0, 1, 2, 3
 _CACHE_ENTRIES = 4096
 
 
@@ -52,6 +53,31 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jsonl", default=None, metavar="FILE", help='JSONL rows {"text": ...}; "-" for stdin')
     parser.add_argument("--batch-size", type=int, default=16, help="rows screened per detector call")
     parser.add_argument("--threads", type=int, default=1, help="detector executor threads")
+    parser.add_argument(
+        "--fail-on", choices=[a.value for a in Action if a is not Action.ALLOW], default=None,
+        help="exit 3 when any text's action is this strong or stronger (in shadow mode: would have been)",
+    )
+
+
+class FailGate:
+    """Remembers whether any decision reached `--fail-on`, so `guard scan` can gate a CI step."""
+
+    def __init__(self, threshold: Action | None) -> None:
+        self.threshold = threshold
+        self.tripped = False
+
+    def see(self, decision: Decision) -> None:
+        if self.threshold is None:
+            return
+        taken = max(
+            (a for a in (decision.action, decision.would_have_been) if a is not None), key=lambda a: a.strength
+        )
+        if taken.strength >= self.threshold.strength:
+            self.tripped = True
+
+    def status(self, status: int) -> int:
+        """A bad input line (1) or a usage error outranks the gate; otherwise 3 when it tripped."""
+        return EXIT_FAILED_GATE if status == EXIT_OK and self.tripped else status
 
 
 def run(args: argparse.Namespace) -> int:
@@ -159,30 +185,33 @@ def _rows(stream: TextIO) -> Iterator[tuple[int, dict[str, Any] | str]]:
 
 async def _scan(args: argparse.Namespace, policy: PolicyFile, tier: str, direction: Direction) -> int:
     scanner = _Scanner(policy, tier, direction, args.threads)
+    gate = FailGate(Action(args.fail_on) if args.fail_on else None)
     try:
         await scanner.load()
         if args.jsonl is None:
             text = sys.stdin.read()
             decision = (await scanner.decide_batch([text]))[0]
-            print(json.dumps(render(decision, text)))
-            return EXIT_OK
+            gate.see(decision)
+            print(json.dumps(render(decision, text), allow_nan=False))
+            return gate.status(EXIT_OK)
         if args.jsonl == "-":
-            return await _scan_rows(scanner, sys.stdin, args.batch_size)
+            return gate.status(await _scan_rows(scanner, sys.stdin, args.batch_size, gate))
         with open(args.jsonl, encoding="utf-8") as stream:
-            return await _scan_rows(scanner, stream, args.batch_size)
+            return gate.status(await _scan_rows(scanner, stream, args.batch_size, gate))
     finally:
         await scanner.aclose()
 
 
-async def _scan_rows(scanner: _Scanner, stream: TextIO, batch_size: int) -> int:
+async def _scan_rows(scanner: _Scanner, stream: TextIO, batch_size: int, gate: FailGate) -> int:
     status = EXIT_OK
     batch: list[dict[str, Any]] = []
 
     async def flush() -> None:
         decisions = await scanner.decide_batch([row["text"] for row in batch])
         for row, decision in zip(batch, decisions, strict=True):
+            gate.see(decision)
             extra = {k: v for k, v in row.items() if k != "text"}
-            sys.stdout.write(json.dumps({**extra, **render(decision, row["text"])}) + "\n")
+            sys.stdout.write(json.dumps({**extra, **render(decision, row["text"])}, allow_nan=False) + "\n")
         sys.stdout.flush()
         batch.clear()
 

@@ -19,6 +19,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,11 +58,21 @@ class _Server(uvicorn.Server):
         yield
 
     async def startup(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
-        await super().startup(sockets)  # type: ignore[arg-type]
+        try:
+            await super().startup(sockets)  # type: ignore[arg-type]
+        except SystemExit:
+            # uvicorn exits the process (SystemExit(3)) when it cannot bind; in a task that escapes as
+            # "Task exception was never retrieved". Stop this server instead: `_start` reports it.
+            self.should_exit = True
+            return
         self.listening.set()
 
     def port(self) -> int:
         return int(self.servers[0].sockets[0].getsockname()[1])
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def _http_impl() -> str:
@@ -97,7 +108,10 @@ async def _start(server: _Server) -> asyncio.Task[None]:
         # uvicorn logs the bind error and exits the task; surface it as a config problem.
         with contextlib.suppress(BaseException):
             await task
-        raise ConfigError(f"cannot listen on {server.config.host}:{server.config.port}")
+        raise ConfigError(
+            f"cannot listen on {server.config.host}:{server.config.port}: the address is in use or not "
+            "available here (see the log line above); choose another with --port / --admin-port"
+        )
     return task
 
 
@@ -115,6 +129,7 @@ async def serve_guard(
     With `demo`, the echo model starts first on a free loopback port and `base_settings` (settings
     fields without `upstream_url`) are completed with its URL. `extras` opens the review gate, audit sink
     and admin routes (default: what the settings name)."""
+    started = time.perf_counter()
     loop = asyncio.get_running_loop()
     stop = stop or asyncio.Event()
     in_main = threading.current_thread() is threading.main_thread()
@@ -153,7 +168,19 @@ async def serve_guard(
         tasks.append(await _start(proxy_server))
         await app.startup()
         bound = Bound(proxy_server.port(), admin_server.port(), str(settings.upstream_url))
-        log.info("guard ready", extra={"host": settings.host, "port": bound.proxy_port, "admin_port": bound.admin_port})
+        policy = app.holder.policy
+        # The one start-up line an operator needs: where it listens and what it enforces.
+        log.info(
+            "guard listening",
+            extra={
+                "proxy_url": _url(settings.host, bound.proxy_port),
+                "admin_url": _url(settings.admin_host, bound.admin_port),
+                "policy": policy.name,
+                "policy_version": policy.version,
+                "detectors": len(policy.detectors),
+                "load_s": round(time.perf_counter() - started, 2),
+            },
+        )
         if on_ready is not None:
             on_ready(bound)
         await stop.wait()
@@ -198,6 +225,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--review-store", help="review store URL (carried for the review gate)")
     parser.add_argument("--tokens", "--tokens-file", dest="tokens_file", type=Path, help="reviewer tokens (YAML)")
     parser.add_argument("--log-level", choices=LEVELS, default="info")
+    parser.add_argument(
+        "--decision-log", action=argparse.BooleanOptionalAction, default=True,
+        help="log one line per decision: route, tier, verdict, categories, never text (default on)",
+    )
 
 
 def _settings_fields(args: argparse.Namespace) -> dict[str, object]:
@@ -232,6 +263,7 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
 
 def run(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
+    logging.getLogger("guard.decisions").disabled = not args.decision_log
     # stderr carries JSON log lines only: transformers would draw a "Loading weights" progress bar there.
     # Read when transformers is first imported, which happens later, when detectors load.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import math
+
 from typing import Any
 
 
@@ -40,3 +43,18 @@ def render(summary: dict[str, Any]) -> str:
     if failures:
         lines.append(f"detector failures: {failures} (counted as not flagged)")
     return "\n".join(lines)
+
+
+def _finite(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # a rate with no trials: JSON has no NaN, and strict parsers refuse it
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
+def to_json(report: object) -> str:
+    """The report as strict JSON: a NaN (no trials) or infinity becomes null, never the bare `NaN` token."""
+    return json.dumps(_finite(report), indent=2, sort_keys=True, allow_nan=False)

@@ -45,7 +45,7 @@ class Guard:
         cache_size: int = 10_000,
     ) -> Guard:
         """Load the policy at `path` (default: the shipped `policies/default.yaml`) and its detectors."""
-        from guard.app import guard_version
+        from guard.version import guard_version
 
         policy = load_policy(path if path is not None else default_policy_path())
         metrics = GuardMetrics(registry if registry is not None else CollectorRegistry(), guard_version())

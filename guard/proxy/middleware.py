@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from guard.app import guard_version
+from guard.version import guard_version
 from guard.audit.base import AuditSink
 from guard.metrics import GuardMetrics
 from guard.policy.holder import PolicyHolder

@@ -3,6 +3,7 @@ decide, count, and (for `review`) hold for a human. Returns what to do, not how 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +17,26 @@ from guard.proxy.runtime import ActivePolicy
 from guard.review.base import HoldRequest, ReviewGate, ReviewOutcome
 from guard.screening import Screener
 from guard.types import Action, Decision, Direction, ScanContext, Verdict
+
+
+# One line per decision (route, tier, direction, verdict, categories; never text), on a logger of its own so
+# an operator can turn it off (`guard serve --no-decision-log`) without losing the rest.
+decision_log = logging.getLogger("guard.decisions")
+
+
+def log_decision(ctx: StepContext, decision: Decision) -> None:
+    decision_log.info(
+        "decision",
+        extra={
+            "route": ctx.route,
+            "tier": ctx.tier,
+            "direction": ctx.direction,
+            "verdict": decision.verdict,
+            "action": decision.action,
+            # Closed-set names joined with "+" (a log field is a scalar of a safe shape).
+            "categories": "+".join(sorted({c.value for c in decision.categories})),
+        },
+    )
 
 
 class AuditWriteError(GuardError):
@@ -119,6 +140,7 @@ class Stepper:
         reviewer: str = "",
         outcome: str = "",
     ) -> None:
+        log_decision(ctx, decision)
         if self._audit is None:
             return
         event = DecisionEvent(

@@ -37,6 +37,8 @@ def test_names_follow_the_conventions() -> None:
     units = ("_seconds", "_bytes", "_texts", "_items", "_total", "_info")
     for family in registry.collect():
         exported = family.name + {"counter": "_total", "info": "_info"}.get(family.type, "")
+        if exported.startswith(("process_", "python_")):
+            continue  # prometheus_client's standard process and platform collectors, named by the library
         assert exported.startswith("guard_"), exported
         if family.type == "gauge" and exported == "guard_ready":
             continue  # a boolean state gauge has no unit
@@ -143,6 +145,8 @@ def test_every_label_says_where_its_values_come_from() -> None:
     m.set_policy("p", "1")
     m.set_model("inj", "enc", "a")
     for family in registry.collect():
+        if family.name.startswith(("process_", "python_")):
+            continue  # the library's collectors: labels from the interpreter (python_info's version)
         for s in family.samples:
             for label in s.labels:
                 assert label == "le" or label in LABELS, f"{family.name}{{{label}}} missing from LABELS"
@@ -157,3 +161,13 @@ def test_metrics_reference_page_is_current() -> None:
         "docs/metrics.md is stale: run .venv/bin/python scripts/gen_metrics_doc.py"
     )
     assert gen.main(["--check"]) == 0
+
+
+def test_process_metrics_are_exported_and_created_series_are_not() -> None:
+    registry, _ = fresh()
+    exposition = generate_latest(registry).decode()
+    names = {s.name for f in text_string_to_metric_families(exposition) for s in f.samples}
+    assert "process_resident_memory_bytes" in names
+    assert "process_open_fds" in names
+    assert "python_info" in names
+    assert not [n for n in names if n.endswith("_created")]
