@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs (from Debian) and starts / stops the real services the test suite talks to:
-# PostgreSQL (review store and audit sink), Prometheus + promtool, Chromium (reviewer console).
+# PostgreSQL (review store and audit sink), Prometheus + promtool, Chromium (reviewer console), and the
+# helm binary for the chart tests (scripts/install_helm.sh).
 #   scripts/services.sh install      apt-get the packages (once per machine)
 #   scripts/services.sh start        start PostgreSQL; prints `export GUARD_TEST_POSTGRES_DSN=...`
 #   scripts/services.sh stop
@@ -16,6 +17,7 @@ case "${1:-}" in
       apt-get update -qq
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
     fi
+    bash scripts/install_helm.sh
     ;;
   start)
     bash .ci/postgres.sh start

