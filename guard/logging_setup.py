@@ -30,6 +30,7 @@ from enum import Enum
 from typing import TextIO
 
 from guard.errors import ConfigError
+from guard.tracing import current_trace_id
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
 
@@ -142,6 +143,9 @@ class JsonFormatter(logging.Formatter):
             "message": message,
             "request_id": _request_id.get(),
         }
+        trace_id = current_trace_id()
+        if trace_id is not None:
+            out["trace_id"] = trace_id
         for key, value in vars(record).items():
             if key in ALLOWED_FIELDS:
                 safe = _safe_value(value)

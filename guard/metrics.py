@@ -24,6 +24,7 @@ from prometheus_client import (
     disable_created_metrics,
 )
 
+from guard.tracing import trace_exemplar
 from guard.types import Action, Category, Direction, FailureReason, Verdict
 
 # Latency buckets from 0.5 ms to 10 s: detector calls on CPU sit between 1 ms and a few hundred ms.
@@ -280,7 +281,7 @@ class GuardMetrics:
 
     # --- screening -------------------------------------------------------------------------------
     def observe_detector(self, detector: str, seconds: float, batch_size: int) -> None:
-        self.detector_duration.labels(detector).observe(seconds)
+        self.detector_duration.labels(detector).observe(seconds, trace_exemplar())
         self.detector_batch.labels(detector).observe(batch_size)
 
     def observe_detector_failure(self, detector: str, reason: FailureReason) -> None:
@@ -310,10 +311,13 @@ class GuardMetrics:
         self.rejected.labels(_closed(reason, RejectReason.ALL)).inc()
 
     def observe_upstream(self, status_class_: str, seconds: float) -> None:
-        self.upstream_duration.labels(_closed(status_class_, UPSTREAM_STATUS_CLASSES)).observe(seconds)
+        self.upstream_duration.labels(_closed(status_class_, UPSTREAM_STATUS_CLASSES)).observe(
+            seconds, trace_exemplar()
+        )
 
     def observe_overhead(self, direction: Direction, seconds: float) -> None:
-        self.overhead.labels(direction.value).observe(max(seconds, 0.0))
+        # The exemplar links a slow bucket to its trace (served in the OpenMetrics format only).
+        self.overhead.labels(direction.value).observe(max(seconds, 0.0), trace_exemplar())
 
     def observe_stream_holdback(self, route: str, held_bytes: int) -> None:
         self.stream_holdback.labels(route).observe(held_bytes)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from guard.detectors.base import Detector
 from guard.metrics import GuardMetrics
+from guard.tracing import tracer
 from guard.types import DetectorFailure, FailureReason, Finding, ScanContext, ScanResult
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,10 @@ class Screener:
             batch = [texts[i] for i in unique.values()]
             started = time.perf_counter()
             try:
-                found = await asyncio.wait_for(detector.detect(batch, ctx), timeout=budget_s)
+                with tracer.start_as_current_span(
+                    "guard.detector", attributes={"guard.detector": detector.name, "guard.texts": len(batch)}
+                ):
+                    found = await asyncio.wait_for(detector.detect(batch, ctx), timeout=budget_s)
             except TimeoutError:
                 self._metrics.observe_detector_failure(detector.name, FailureReason.TIMEOUT)
                 log.warning(

@@ -33,6 +33,7 @@ from guard.metrics import GuardMetrics
 from guard.errors import AuditError, ConfigError, DetectorError, ReviewError
 from guard.logging_setup import LEVELS, configure_logging
 from guard.settings import GuardSettings
+from guard.tracing import configure_tracing
 
 log = logging.getLogger(__name__)
 
@@ -271,6 +272,8 @@ def run(args: argparse.Namespace) -> int:
         print("guard serve: give exactly one of --upstream URL or --demo", file=sys.stderr)
         return 2
     fields = _settings_fields(args)
+    # Traces only when OTEL_* variables ask for them (guard/tracing.py); flushed when the guard stops.
+    tracer_provider = configure_tracing(os.environ)
     try:
         settings = None if args.demo else GuardSettings(**{**fields, "upstream_url": args.upstream})
         if args.demo:
@@ -290,3 +293,6 @@ def run(args: argparse.Namespace) -> int:
         # A detector that cannot load: the guard must not serve unscreened. Its message names no text.
         print(f"guard serve: a detector failed to load: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if tracer_provider is not None:
+            tracer_provider.shutdown()

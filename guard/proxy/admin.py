@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -29,7 +30,10 @@ def create_admin_app(
         return JSONResponse({"status": "not ready"}, status_code=503)
 
     async def metrics(request: Request) -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        # Prometheus asks for OpenMetrics when it stores exemplars (trace ids on latency buckets); every
+        # other scraper gets the classic text format.
+        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encoder(registry), media_type=content_type)
 
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),

@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Sequence
 
+from opentelemetry.trace import SpanKind
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from guard.codecs.base import Codec, Extraction
@@ -31,6 +32,7 @@ from guard.proxy.output import OutputRelay
 from guard.proxy.runtime import ActivePolicy, GuardRuntime
 from guard.proxy.screening_step import AuditWriteError, Resolution, StepContext, Stepper
 from guard.proxy.upstream import Upstream, UpstreamResponse
+from guard.tracing import describe_route, exchange_span, inject_trace_context, tracer
 from guard.types import Direction, Verdict
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,10 @@ class Pipeline:
         self._output = OutputRelay(stepper, metrics)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        with exchange_span(scope["headers"], scope["method"]):
+            await self._handle(scope, receive, send)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         headers: RawHeaders = scope["headers"]
         request_id = request_id_from(headers)
@@ -113,6 +119,7 @@ class Pipeline:
                 {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in headers} if policy.tier_header else {}
             )
             tier = resolve_tier(policy, route, header_map, peer[0] if peer else None)
+            describe_route(route.name, tier, route.codec.kind)
             review_id = header_value(headers, b"x-guard-review-id")
             in_ctx = StepContext(
                 request_id, route.name, tier, Direction.INPUT, method, path,
@@ -173,7 +180,9 @@ class Pipeline:
         encoding = header_value(headers, b"content-encoding")
         if encoding is not None and encoding.strip().lower() not in (b"", b"identity"):
             raise RequestError(415, "compressed request bodies are not accepted on screened routes", "unsupported_media_type")
-        extraction = codec.extract(body, Direction.INPUT)
+        with tracer.start_as_current_span("guard.codec.extract") as span:
+            extraction = codec.extract(body, Direction.INPUT)
+            span.set_attribute("guard.texts", len(extraction.slots))
         texts = [slot.text for slot in extraction.slots]
         decision = await self._stepper.decide(active, texts, ctx)
         resolution = await self._stepper.resolve(active, texts, ctx, decision, body)
@@ -196,6 +205,14 @@ class Pipeline:
         self, method: str, path: str, query: str, headers: RawHeaders, body: bytes, scope: Scope
     ) -> UpstreamResponse:
         started = time.perf_counter()
+        with tracer.start_as_current_span("guard.upstream", kind=SpanKind.CLIENT) as span:
+            response = await self._send_upstream(method, path, query, inject_trace_context(headers), body, scope, started)
+            span.set_attribute("http.response.status_code", response.status)
+        return response
+
+    async def _send_upstream(
+        self, method: str, path: str, query: str, headers: RawHeaders, body: bytes, scope: Scope, started: float
+    ) -> UpstreamResponse:
         try:
             response = await self._upstream.send(method, path, query, headers, body, scope)
         except UpstreamTimeoutError:

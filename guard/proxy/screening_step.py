@@ -8,6 +8,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from opentelemetry import trace
+
 from guard.actions.redact import redact, spans_to_redact
 from guard.audit.base import AuditSink, DecisionEvent
 from guard.errors import GuardError
@@ -16,6 +18,7 @@ from guard.policy.decide import decide
 from guard.proxy.runtime import ActivePolicy
 from guard.review.base import HoldRequest, ReviewGate, ReviewOutcome
 from guard.screening import Screener
+from guard.tracing import tracer
 from guard.types import Action, Decision, Direction, ScanContext, Verdict
 
 
@@ -25,6 +28,13 @@ decision_log = logging.getLogger("guard.decisions")
 
 
 def log_decision(ctx: StepContext, decision: Decision) -> None:
+    """The decision line, and the same facts on the current (exchange) span."""
+    categories = "+".join(sorted({c.value for c in decision.categories}))
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.set_attribute(f"guard.{ctx.direction.value}.verdict", decision.verdict.value)
+        span.set_attribute(f"guard.{ctx.direction.value}.action", decision.action.value)
+        span.set_attribute(f"guard.{ctx.direction.value}.categories", categories)
     decision_log.info(
         "decision",
         extra={
@@ -34,7 +44,7 @@ def log_decision(ctx: StepContext, decision: Decision) -> None:
             "verdict": decision.verdict,
             "action": decision.action,
             # Closed-set names joined with "+" (a log field is a scalar of a safe shape).
-            "categories": "+".join(sorted({c.value for c in decision.categories})),
+            "categories": categories,
         },
     )
 
@@ -101,7 +111,10 @@ class Stepper:
             return active.allow[(ctx.tier, ctx.direction)]
         scan = ScanContext(ctx.direction, ctx.tier, ctx.route, ctx.request_id)
         result = await self._screener.screen(texts, detectors, scan, active.policy.limits.detector_budget_s)
-        decision = decide(active.policy, result, ctx.direction, ctx.tier)
+        with tracer.start_as_current_span("guard.decide") as span:
+            decision = decide(active.policy, result, ctx.direction, ctx.tier)
+            span.set_attribute("guard.action", decision.action.value)
+            span.set_attribute("guard.failures", len(result.failures))
         if result.failures:
             self._metrics.observe_fail_mode(
                 ctx.direction, failed_open=decision.action not in (Action.BLOCK, Action.REVIEW)
@@ -167,20 +180,22 @@ class Stepper:
         reviewer's identity and the outcome's name, for the audit record."""
         if self._gate is None:
             return Resolution(decision, Verdict.BLOCK, False, {}, REVIEW_NOT_CONFIGURED), "", "not_configured"
-        result = await self._gate.hold(
-            HoldRequest(
-                request_id=ctx.request_id,
-                direction=ctx.direction,
-                route=ctx.route,
-                tier=ctx.tier,
-                decision=decision,
-                texts=tuple(texts),
-                method=ctx.method,
-                path=ctx.path,
-                body=body,
-                headers=(("x-guard-review-id", ctx.review_id),) if ctx.review_id else (),
+        with tracer.start_as_current_span("guard.review.hold") as span:
+            result = await self._gate.hold(
+                HoldRequest(
+                    request_id=ctx.request_id,
+                    direction=ctx.direction,
+                    route=ctx.route,
+                    tier=ctx.tier,
+                    decision=decision,
+                    texts=tuple(texts),
+                    method=ctx.method,
+                    path=ctx.path,
+                    body=body,
+                    headers=(("x-guard-review-id", ctx.review_id),) if ctx.review_id else (),
+                )
             )
-        )
+            span.set_attribute("guard.review.outcome", result.outcome.value)
         outcome = result.outcome
         if outcome is ReviewOutcome.APPROVE:
             resolution = Resolution(decision, Verdict.REVIEW, True, {})
