@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "train a classifier head from JSONL rows"),
     "eval": ("eval", "evaluate a policy's detectors on labeled JSONL datasets"),
     "audit": ("audit", "verify a hash-chained audit log (`guard audit verify FILE`)"),
+    "db": ("db", "migrate the shared PostgreSQL schema (`guard db upgrade DSN`, `guard db status DSN`)"),
 }
 
 

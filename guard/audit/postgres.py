@@ -17,11 +17,8 @@ import psycopg
 from guard.audit.base import DecisionEvent, ReviewActionEvent
 from guard.audit.records import GENESIS, canonical, decision_body, review_action_body, seal
 from guard.errors import AuditError
-from guard.review.postgres_store import redact_dsn
+from guard.review.postgres_store import migrate, redact_dsn
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS guard_audit (seq BIGINT PRIMARY KEY, record TEXT NOT NULL);
-"""
 _CHAIN_LOCK = 0x61756469  # advisory lock id ("audi")
 _CONNECT_TIMEOUT_S = 10
 
@@ -46,12 +43,11 @@ class PostgresAuditSink:
         return self._conn
 
     async def open(self) -> None:
+        # The schema is versioned (guard/migrations), shared with the review store.
+        await migrate(self._dsn, AuditError, "audit")
         async with self._lock:
             try:
-                conn = await self._connection()
-                async with conn.transaction():
-                    await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CHAIN_LOCK,))
-                    await conn.execute(_SCHEMA)
+                await self._connection()
             except psycopg.Error as exc:
                 raise self._error(exc) from None
 

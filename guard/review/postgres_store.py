@@ -16,26 +16,16 @@ from typing import TypeVar
 
 import psycopg
 
-from guard.errors import AlreadyDecidedError, ReviewError
+from guard.errors import AlreadyDecidedError, ConfigError, ReviewError
+from guard.migrations import apply_migrations
 from guard.review.items import ItemStatus, NewItem, QueueStats, ReviewerOutcome, ReviewItem
 from guard.review.store import COLUMNS, ItemNotFoundError, edited_json, item_row, row_item
 
 T = TypeVar("T")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS guard_review_items (
-    id TEXT PRIMARY KEY, request_id TEXT NOT NULL, direction TEXT NOT NULL, route TEXT NOT NULL,
-    tier TEXT NOT NULL, policy_version TEXT NOT NULL, texts TEXT NOT NULL, findings TEXT NOT NULL,
-    created_at DOUBLE PRECISION NOT NULL, deadline DOUBLE PRECISION NOT NULL, on_timeout TEXT NOT NULL,
-    deferred INTEGER NOT NULL, forward TEXT NOT NULL, status TEXT NOT NULL, reviewer TEXT NOT NULL,
-    note TEXT NOT NULL, edited_texts TEXT, decided_at DOUBLE PRECISION, consumed_at DOUBLE PRECISION
-);
-CREATE INDEX IF NOT EXISTS guard_review_items_status_created ON guard_review_items (status, created_at);
-"""
 _COLS = ", ".join(COLUMNS)
 _SELECT = f"SELECT {_COLS} FROM guard_review_items"
 _CONNECT_TIMEOUT_S = 10
-_SCHEMA_LOCK = 0x67756172  # advisory lock id ("guar"): replicas starting together create the table once
 
 
 def redact_dsn(dsn: str) -> str:
@@ -45,6 +35,21 @@ def redact_dsn(dsn: str) -> str:
     except psycopg.Error:
         return "postgresql://(unparseable DSN)"
     return f"postgresql://{info.get('user', '')}@{info.get('host', '')}:{info.get('port', '')}/{info.get('dbname', '')}"
+
+
+async def _ping(conn: psycopg.AsyncConnection[tuple[object, ...]]) -> None:
+    await conn.execute("SELECT 1 FROM guard_review_items LIMIT 1")
+
+
+async def migrate(dsn: str, error: type[Exception], what: str) -> None:
+    """Apply the shared schema's pending migrations (yoyo is synchronous: off the event loop). A failure is
+    raised as `error`, naming `what` and the DSN without its password."""
+    try:
+        await asyncio.to_thread(apply_migrations, dsn)
+    except (psycopg.Error, OSError) as exc:
+        raise error(f"{what} (postgresql {redact_dsn(dsn)}): schema migration failed: {type(exc).__name__}") from None
+    except ConfigError as exc:
+        raise error(f"{what} (postgresql {redact_dsn(dsn)}): {exc}") from None
 
 
 class PostgresReviewStore:
@@ -72,12 +77,9 @@ class PostgresReviewStore:
                 ) from None
 
     async def open(self) -> None:
-        async def create(conn: psycopg.AsyncConnection[tuple[object, ...]]) -> None:
-            async with conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                await conn.execute(_SCHEMA)
-
-        await self._run(create)
+        # The schema is versioned (guard/migrations): replicas starting together migrate once, under a lock.
+        await migrate(self._dsn, ReviewError, "review store")
+        await self._run(_ping)
 
     async def enqueue(self, item: NewItem) -> ReviewItem:
         row = item_row(item)
