@@ -67,6 +67,7 @@ OTHER = "other"
 LABELS: dict[str, tuple[str, ...] | str] = {
     "direction": tuple(d.value for d in Direction),
     "route": "the policy's route names (`routes[].name`)",
+    "tier": "the policy's tier names (`tiers`), else `other`",
     "decision": tuple(v.value for v in Verdict),
     "action": tuple(a.value for a in Action),
     "reason": "`guard_rejected_requests_total`: " + ", ".join(RejectReason.ALL)
@@ -100,6 +101,7 @@ class GuardMetrics:
         # prometheus_client's switch is process-wide; it is set before any metric here is made.
         disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in prometheus_client
         self.registry = registry
+        self._tiers: frozenset[str] = frozenset()
         # CPU, memory and file descriptors of the guard itself (process_*, python_info): what a sizing
         # decision or a leak alert needs, on the same scrape.
         ProcessCollector(registry=registry)
@@ -116,6 +118,13 @@ class GuardMetrics:
             "guard_shadow_actions_total",
             "Actions a policy would have taken but only logged (shadow mode or `log` rows).",
             ["direction", "route", "action"],
+            registry=registry,
+        )
+        # By tier, not by route: the action each risk tier took (bounded: tiers x directions x actions).
+        self.tier_actions = Counter(
+            "guard_tier_actions_total",
+            "Decisions by risk tier, direction and the action the policy took (log rows count as log).",
+            ["direction", "tier", "action"],
             registry=registry,
         )
         self.rejected = Counter(
@@ -245,9 +254,19 @@ class GuardMetrics:
             registry=registry,
         )
 
-    def prepare(self, detectors: Iterable[tuple[str, Iterable[Category]]], routes: Iterable[str]) -> None:
+    def prepare(
+        self,
+        detectors: Iterable[tuple[str, Iterable[Category]]],
+        routes: Iterable[str],
+        tiers: Iterable[str] = (),
+    ) -> None:
         """Create every known label combination at zero so dashboards show zeros, not gaps."""
         routes = list(routes)
+        self._tiers = frozenset(tiers)
+        for tier in self._tiers:
+            for direction in Direction:
+                for action in Action:
+                    self.tier_actions.labels(direction.value, tier, action.value)
         for direction in Direction:
             for route in routes:
                 for verdict in Verdict:
@@ -306,6 +325,9 @@ class GuardMetrics:
         self.requests.labels(direction.value, route, verdict.value).inc()
         if would_have_been is not None:
             self.shadow_actions.labels(direction.value, route, would_have_been.value).inc()
+
+    def observe_tier_action(self, direction: Direction, tier: str, action: Action) -> None:
+        self.tier_actions.labels(direction.value, tier if tier in self._tiers else "other", action.value).inc()
 
     def observe_rejected(self, reason: str) -> None:
         self.rejected.labels(_closed(reason, RejectReason.ALL)).inc()

@@ -164,7 +164,7 @@ class GuardRuntime:
             max_texts=policy.limits.max_texts,
         )
         self.metrics.prepare(
-            ((d.name, d.categories) for d in detectors.values()), (r.name for r in policy.routes)
+            ((d.name, d.categories) for d in detectors.values()), (r.name for r in policy.routes), policy.tiers
         )
         self.metrics.set_policy(policy.name, policy.version)
         # For the review-backlog alert (items older than this are overdue) and the versions panel.

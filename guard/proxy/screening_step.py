@@ -154,6 +154,7 @@ class Stepper:
         outcome: str = "",
     ) -> None:
         log_decision(ctx, decision)
+        self._metrics.observe_tier_action(ctx.direction, ctx.tier, decision.action)
         if self._audit is None:
             return
         event = DecisionEvent(

@@ -171,3 +171,13 @@ def test_process_metrics_are_exported_and_created_series_are_not() -> None:
     assert "process_open_fds" in names
     assert "python_info" in names
     assert not [n for n in names if n.endswith("_created")]
+
+
+def test_tier_actions_are_precreated_per_policy_tier_and_fold_unknown_tiers() -> None:
+    registry, metrics = fresh()
+    metrics.prepare([], ["chat"], ["limited", "high"])
+    assert value(registry, "guard_tier_actions_total", direction="input", tier="high", action="block") == 0
+    metrics.observe_tier_action(Direction.INPUT, "high", Action.BLOCK)
+    metrics.observe_tier_action(Direction.OUTPUT, "made-up", Action.REDACT)
+    assert value(registry, "guard_tier_actions_total", direction="input", tier="high", action="block") == 1
+    assert value(registry, "guard_tier_actions_total", direction="output", tier="other", action="redact") == 1
