@@ -68,7 +68,8 @@ class AnthropicStreamReader:
     def __init__(self, max_event_bytes: int) -> None:
         self._parser = SseParser(max_event_bytes)
         self._kinds: dict[int, str] = {}  # block index -> delta type
-        self._open: dict[int, None] = {}  # insertion-ordered set of started, unstopped blocks
+        # What the client has been sent (not what was parsed): blocks started and not stopped, in order.
+        self._open: dict[int, None] = {}
         self._started = False
         self._max_index = -1
 
@@ -125,7 +126,6 @@ class AnthropicStreamReader:
                 return [TextDelta(index, text)] if isinstance(text, str) and text else []
             return [Passthrough(event.raw, barrier=True)]
         if kind == "message_start":
-            self._started = True
             message = payload.get("message")
             content = message.get("content") if isinstance(message, dict) else None
             if isinstance(content, list) and content:
@@ -133,11 +133,9 @@ class AnthropicStreamReader:
                 for block in content:
                     if isinstance(block, dict):
                         _block_text(block)
-                return [Passthrough(event.field_lines() + b"data: " + dumps(payload) + b"\n\n")]
-            return [Passthrough(event.raw, barrier=True)]
+                return [self._sent(event.field_lines() + b"data: " + dumps(payload) + b"\n\n", kind, 0)]
+            return [self._sent(event.raw, kind, 0)]
         if kind == "content_block_start":
-            self._open[index] = None
-            self._max_index = max(self._max_index, index)
             block = payload.get("content_block")
             if isinstance(block, dict):
                 spec = _BLOCK_DELTAS.get(str(block.get("type")))
@@ -146,8 +144,21 @@ class AnthropicStreamReader:
                 carried = _block_text(block)
                 if carried is not None:
                     start = event.field_lines() + b"data: " + dumps(payload) + b"\n\n"
-                    return [Passthrough(start), TextDelta(index, carried[1])]
-            return [Passthrough(event.raw, barrier=True)]
-        if kind == "content_block_stop":
-            self._open.pop(index, None)
-        return [Passthrough(event.raw, barrier=True)]
+                    return [self._sent(start, kind, index), TextDelta(index, carried[1])]
+        return [self._sent(event.raw, kind, index)]
+
+    def _sent(self, raw: bytes, kind: str, index: int) -> Passthrough:
+        """A barrier whose sending updates which blocks the client has seen open: events are parsed
+        ahead of what a blocked stream releases, so a refusal must close only the blocks that left."""
+
+        def render() -> bytes:
+            if kind == "message_start":
+                self._started = True
+            elif kind == "content_block_start":
+                self._open[index] = None
+                self._max_index = max(self._max_index, index)
+            elif kind == "content_block_stop":
+                self._open.pop(index, None)
+            return raw
+
+        return Passthrough(raw, barrier=True, render=render)
