@@ -16,6 +16,7 @@ The fakes are the test suite's real loopback servers (tests/fakes/upstream.py, u
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
 import statistics
@@ -70,17 +71,9 @@ def ttft_ms(client: httpx.Client, url: str, body: dict[str, Any], first: Callabl
     return (seen - started) * 1000
 
 
-def measure(base: str, surface: str, script: Callable[[int], None], n: int, warmup: int, counter: list[int]) -> list[float]:
+def measure(client: httpx.Client, base: str, surface: str) -> float:
     path, body, first = SURFACES[surface]
-    out: list[float] = []
-    with httpx.Client(timeout=60) as client:
-        for i in range(warmup + n):
-            counter[0] += 1
-            script(counter[0])
-            value = ttft_ms(client, base + path, body, first)
-            if i >= warmup:
-                out.append(value)
-    return out
+    return ttft_ms(client, base + path, body, first)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -94,26 +87,28 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "bench_streams.md")
     args = parser.parse_args()
     n, warmup = (15, 3) if args.quick else (40, 5)
-    counter = [0]
-    rows = []
+    answers = itertools.count(1)
     with FakeUpstream() as chat_up, ApiUpstream() as api_up, tempfile.TemporaryDirectory() as tmp:
-        def script_chat(k: int) -> None:
-            chat_up.script(reply=f"Answer {k}. {REPLY}", chunks=CHUNKS)
-
-        def script_api(k: int) -> None:
-            api_up.script(text=f"Answer {k}. {REPLY}", chunks=CHUNKS)
-
-        scripts = {"chat": (chat_up, script_chat), "responses": (api_up, script_api), "messages": (api_up, script_api)}
+        upstreams = {"chat": chat_up.url, "responses": api_up.url, "messages": api_up.url}
         load = os.getloadavg()[0]
-        # One guard per upstream (chat and the two new APIs live on different fake servers), one at a time.
-        for group in (("chat",), ("responses", "messages")):
-            upstream = scripts[group[0]][0]
-            with GuardProcess(upstream.url, REPO / "policies/default.yaml", Path(tmp)) as guard:
-                for surface in group:
-                    script = scripts[surface][1]
-                    direct = measure(upstream.url, surface, script, n, warmup, counter)
-                    guarded = measure(guard.url, surface, script, n, warmup, counter)
-                    rows.append((surface, direct, guarded))
+        policy = REPO / "policies/default.yaml"
+        # Both guards stay up; rounds go surface by surface, direct then guarded, so load from other work
+        # on the machine falls on every row alike.
+        with GuardProcess(chat_up.url, policy, Path(tmp)) as chat_guard, \
+                GuardProcess(api_up.url, policy, Path(tmp)) as api_guard, httpx.Client(timeout=60) as client:
+            guards = {"chat": chat_guard.url, "responses": api_guard.url, "messages": api_guard.url}
+            times: dict[str, tuple[list[float], list[float]]] = {surface: ([], []) for surface in SURFACES}
+            for round_number in range(warmup + n):
+                for surface in SURFACES:
+                    for target, samples in ((upstreams, times[surface][0]), (guards, times[surface][1])):
+                        k = next(answers)
+                        # Every answer differs, so the guard's screening cache never answers for its detectors.
+                        chat_up.script(reply=f"Answer {k} {surface}. {REPLY}", chunks=CHUNKS)
+                        api_up.script(text=f"Answer {k} {surface}. {REPLY}", chunks=CHUNKS)
+                        value = measure(client, target[surface], surface)
+                        if round_number >= warmup:
+                            samples.append(value)
+            rows = [(surface, direct, guarded) for surface, (direct, guarded) in times.items()]
     lines = [
         "# bench_streams results",
         "",
