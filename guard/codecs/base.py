@@ -20,7 +20,7 @@ into the API's event shape.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -84,10 +84,18 @@ class TextDelta:
 class Passthrough:
     """A streamed event without screenable text, forwarded as is. With `barrier`, every choice's held
     text must be screened and released before it (a finish or usage event); without, it may go at once
-    (a role preamble, an SSE comment)."""
+    (a role preamble, an SSE comment).
+
+    `render`, when set, gives the bytes to send in place of `raw`, called once the held text before
+    the event has been released: for final events that repeat the whole text (Responses' `*.done` and
+    `response.completed`), which must carry what was released, redacted the same way."""
 
     raw: bytes
     barrier: bool = True
+    render: Callable[[], bytes] | None = None
+
+    def bytes_to_send(self) -> bytes:
+        return self.raw if self.render is None else self.render()
 
 
 StreamPiece = TextDelta | Passthrough

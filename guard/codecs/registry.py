@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from guard.codecs.anthropic_messages import AnthropicMessagesCodec
 from guard.codecs.base import BodyLimits, Codec
 from guard.codecs.jsonpath import JsonPathCodec
 from guard.codecs.openai_chat import OpenAIChatCodec
 from guard.codecs.openai_completions import OpenAICompletionsCodec
+from guard.codecs.openai_responses import OpenAIResponsesCodec
 from guard.codecs.text import TextCodec
 from guard.errors import ConfigError
 
@@ -20,6 +22,8 @@ _FACTORIES: dict[str, Callable[[CodecConfig, BodyLimits], Codec]] = {
     "openai_completions": lambda config, limits: OpenAICompletionsCodec(limits),
     "json": lambda config, limits: JsonPathCodec(limits, config.request_paths, config.response_paths),
     "text": lambda config, limits: TextCodec(limits),
+    "openai_responses": lambda config, limits: OpenAIResponsesCodec(limits),
+    "anthropic_messages": lambda config, limits: AnthropicMessagesCodec(limits),
 }
 
 CODEC_KINDS = tuple(_FACTORIES)

@@ -137,7 +137,7 @@ class TierPolicy(Strict):
 
 
 class CodecConfig(Strict):
-    kind: Literal["openai_chat", "openai_completions", "json", "text"]
+    kind: Literal["openai_chat", "openai_completions", "json", "text", "openai_responses", "anthropic_messages"]
     request_paths: list[str] = Field(default_factory=list)
     response_paths: list[str] = Field(default_factory=list)
 

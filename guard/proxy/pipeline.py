@@ -37,7 +37,7 @@ from guard.types import Direction, Verdict
 
 log = logging.getLogger(__name__)
 
-_JSON_CODECS = frozenset({"openai_chat", "openai_completions", "json"})
+_JSON_CODECS = frozenset({"openai_chat", "openai_completions", "json", "openai_responses", "anthropic_messages"})
 _DECISION = b"x-guard-decision"
 _REQUEST_ID = b"x-guard-request-id"
 _VERDICT_BYTES = {v: v.value.encode() for v in Verdict}

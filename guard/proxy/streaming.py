@@ -125,7 +125,7 @@ class StreamScreen:
                     await self._flush_all(out)
                     if self.blocked:
                         break
-                out.chunks.append(piece.raw)
+                out.chunks.append(piece.bytes_to_send())
         return out
 
     async def _flush_all(self, out: StreamOutput) -> None:
