@@ -5,9 +5,10 @@ Upstreams and front proxies disagree on what a path means: some match `/V1/CHAT/
 guard matched one form and forwarded another, a screened route could be reached unscreened (issue 15). So:
 
 - forms that some upstream reads differently from others are refused with 400 before anything is matched:
-  a `;` (path parameters), an encoded `/` or `\\` (`%2F`, `%5C`) or a raw `\\`, whitespace or control
-  characters once decoded (`%20`, `%09`, `%00`), a `%` not followed by two hex digits, bytes that do not
-  decode as UTF-8;
+  a `;` (path parameters), an encoded `/` or `\\` (`%2F`, `%5C`) or a raw `\\`, once decoded whitespace at
+  the start or end of a segment (a trailing `%20` or `%09`, which some upstreams strip) and control or
+  invisible characters anywhere (`%00`, `%0A`, U+200B), a `%` not followed by two hex digits, bytes that do
+  not decode as UTF-8;
 - every other form is canonicalised: percent-decoded once, empty and dot segments resolved (RFC 3986
   §5.2.4, also when encoded: `%2e%2e`), literal segments compared case-insensitively;
 - what goes upstream is the canonical form, never the caller's bytes: a matched route forwards its own
@@ -18,6 +19,7 @@ guard matched one form and forwarded another, a screened route could be reached 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
@@ -72,11 +74,13 @@ def canonical_path(encoded: str) -> CanonicalPath:
         decoded = unquote(encoded, errors="strict")
     except UnicodeDecodeError:
         raise _refuse("bytes that are not UTF-8") from None
-    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F or ch == "\ufeff" for ch in decoded):
-        raise _refuse("whitespace or control characters")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in decoded):
+        raise _refuse("control or invisible characters")
     segments: list[str] = []
     raw_segments = decoded.split("/")
     for segment in raw_segments:
+        if segment != segment.strip():
+            raise _refuse("whitespace at the start or end of a segment")
         if segment in ("", "."):
             continue
         if segment == "..":

@@ -54,7 +54,7 @@ def test_every_spelling_of_a_route_matches_it_and_forwards_its_canonical_form(po
         "/v1/chat/completions;x", "/v1;v=2/chat/completions", "/v1/chat/completions%20", "/v1/chat/completions%09",
         "/v1/chat/completions%00", "/v1/chat%2Fcompletions", "/v1/chat%2fcompletions", "/v1/chat%5Ccompletions",
         "/v1\\chat/completions", "/v1/chat/completions%zz", "/v1/chat/completions%", "/v1/chat/completions%ff",
-        "/v1/chat/completions%E2%80%83", "/v1/chat/compl%0aetions",
+        "/v1/chat/completions%E2%80%83", "/v1/chat/compl%0aetions", "/v1/%20chat/completions", "/v1/chat%E2%80%8B/completions",
     ],
 )
 def test_ambiguous_forms_are_refused_with_400(ambiguous: str) -> None:
