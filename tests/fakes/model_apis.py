@@ -8,7 +8,7 @@
 Serves, at any path prefix (so `--upstream URL/v1` can be tested):
 - `.../embeddings` (OpenAI and Azure): one small vector per input;
 - `.../chat/completions` (OpenAI and Azure deployments): a JSON chat completion with `reply`;
-- `/api/chat` and `/api/generate` (Ollama): JSON, or NDJSON split in `chunks` lines when `stream` is not
+- `.../api/chat` and `.../api/generate` (Ollama): JSON, or NDJSON split in `chunks` lines when `stream` is not
   false (Ollama's default), with a final `done: true` line (generate's carries `context`);
 - `GET .../models`: a model list;
 - anything else: a JSON echo of method, path and query.
@@ -85,8 +85,8 @@ class _App:
             await _json(send, _embeddings(request))
         elif path.endswith("/chat/completions"):
             await _json(send, self._chat_completion())
-        elif path in ("/api/chat", "/api/generate"):
-            await self._ollama(send, path == "/api/chat", request)
+        elif path.endswith(("/api/chat", "/api/generate")):
+            await self._ollama(send, path.endswith("/api/chat"), request)
         elif scope["method"] == "GET" and path.endswith("/models"):
             await _json(send, {"object": "list", "data": [{"id": "fake-model", "object": "model", "owned_by": "me"}]})
         else:
