@@ -5,7 +5,7 @@
       ─ no route otherwise: API-shaped 404 "not screened"
     read body (bounded) → codec.extract → screen → decide → act (redact | block | review | forward)
     upstream → output: non-streamed: extract → screen → decide → rewrite or refuse_output
-                       streamed (SSE): hold-back windows (`guard.proxy.streaming`)
+                       streamed (SSE, NDJSON): hold-back windows (`guard.proxy.streaming`)
     every decision → audit + metrics; responses carry x-guard-decision and x-guard-request-id
 
 Fast path: when a tier has no detectors for a direction, that direction's body is never parsed, and an
