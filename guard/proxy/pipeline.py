@@ -41,9 +41,9 @@ from guard.types import Direction, Verdict
 
 log = logging.getLogger(__name__)
 
-_JSON_CODECS = frozenset(
-    {"openai_chat", "openai_completions", "json", "openai_embeddings", "ollama_chat", "ollama_generate"}
-)
+# Routes whose bodies must say `application/json`. Not Ollama's: it reads every body as JSON whatever its
+# Content-Type (its own docs use `curl -d`, which sends form-encoded), and so does the guard's codec.
+_JSON_CODECS = frozenset({"openai_chat", "openai_completions", "json", "openai_embeddings"})
 _DECISION = b"x-guard-decision"
 _REQUEST_ID = b"x-guard-request-id"
 _VERDICT_BYTES = {v: v.value.encode() for v in Verdict}

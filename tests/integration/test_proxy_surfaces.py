@@ -166,6 +166,18 @@ def test_ollama_generate_json_and_ndjson(stack: tuple[GuardProcess, ModelApis], 
     assert lines[-1]["done"] is True and "context" not in lines[-1]
 
 
+def test_ollama_bodies_are_json_whatever_their_content_type(stack: tuple[GuardProcess, ModelApis]) -> None:
+    guard, upstream = stack
+    upstream.reply = "ok"
+    body = json.dumps({"model": "fake", "prompt": PROMPT, "stream": False}).encode()
+    # What `curl -d` sends, as in Ollama's own examples.
+    response = httpx.post(guard.url + "/api/generate", content=body, timeout=30,
+                          headers={"content-type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 200
+    _clean(upstream.received[-1].body.decode())
+    assert "<CREDIT_CARD>" in upstream.received[-1].body.decode()
+
+
 def test_a_blocked_ollama_stream_ends_with_a_final_done_line(stack: tuple[GuardProcess, ModelApis]) -> None:
     guard, upstream = stack
     upstream.reply, upstream.chunks = f"The card is {CARD}.", 5
