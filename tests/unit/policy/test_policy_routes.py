@@ -109,3 +109,11 @@ def test_unknown_routes_defaults_to_refusing_bodies_and_a_bad_value_names_the_li
     assert parse_policy(POLICY, "t.yaml").unknown_routes == "pass_bodiless"
     with pytest.raises(ConfigError, match=r"t.yaml:12: unknown_routes: 'allow' is not one of pass_bodiless, block, pass"):
         parse_policy(POLICY + "unknown_routes: allow\n", "t.yaml")
+
+
+def test_an_unknown_route_key_lists_pass_by_its_yaml_name() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_policy(POLICY.replace("methods: [GET], pass: true", "methods: [GET], passs: true"), "t.yaml")
+    message = str(caught.value)
+    assert message.startswith("t.yaml:8: routes[2].passs: unknown key 'passs'; expected one of: ")
+    assert "pass," in message and "pass_" not in message
