@@ -49,10 +49,13 @@ class RejectReason:
     SHUTTING_DOWN = "shutting_down"
     CLIENT_DISCONNECT = "client_disconnect"
     HEADERS_TOO_LARGE = "headers_too_large"
+    AMBIGUOUS_PATH = "ambiguous_path"
+    TOKEN_INPUT = "token_input"
 
     ALL = (
         BODY_TOO_LARGE, MALFORMED_JSON, INVALID_UTF8, TOO_DEEP, WRONG_SHAPE, UNSUPPORTED_MEDIA_TYPE,
         UNKNOWN_ROUTE, SHUTTING_DOWN, CLIENT_DISCONNECT, HEADERS_TOO_LARGE,
+        AMBIGUOUS_PATH, TOKEN_INPUT,
     )
 
 
@@ -66,7 +69,8 @@ OTHER = "other"
 # Where each label's values come from: a closed tuple, or a sentence naming the configuration they come from.
 LABELS: dict[str, tuple[str, ...] | str] = {
     "direction": tuple(d.value for d in Direction),
-    "route": "the policy's route names (`routes[].name`)",
+    "route": "the policy's route names (`routes[].name`); `guard_unscreened_requests_total` also `other` "
+    "(a path no route names)",
     "tier": "the policy's tier names (`tiers`), else `other`",
     "decision": tuple(v.value for v in Verdict),
     "action": tuple(a.value for a in Action),
@@ -112,6 +116,12 @@ class GuardMetrics:
             "guard_requests_total",
             "Screened messages by direction, route and the verdict the caller saw.",
             ["direction", "route", "decision"],
+            registry=registry,
+        )
+        self.unscreened = Counter(
+            "guard_unscreened_requests_total",
+            "Requests forwarded without screening: `pass` routes by name, paths no route names as `other`.",
+            ["route"],
             registry=registry,
         )
         self.shadow_actions = Counter(
@@ -276,6 +286,7 @@ class GuardMetrics:
             for mode in FAIL_MODES:
                 self.fail_mode.labels(direction.value, mode)
             self.overhead.labels(direction.value)
+        self.unscreened.labels(OTHER)
         for route in routes:
             self.stream_holdback.labels(route)
             self.stream_ttft_added.labels(route)
@@ -328,6 +339,15 @@ class GuardMetrics:
 
     def observe_tier_action(self, direction: Direction, tier: str, action: Action) -> None:
         self.tier_actions.labels(direction.value, tier if tier in self._tiers else "other", action.value).inc()
+
+    def prepare_unscreened(self, pass_routes: Iterable[str]) -> None:
+        """Create `guard_unscreened_requests_total` at zero for each `pass` route (and `other`)."""
+        for route in (*pass_routes, OTHER):
+            self.unscreened.labels(route)
+
+    def observe_unscreened(self, route: str) -> None:
+        """`route`: a `pass` route's name, or `OTHER` for a path no route names."""
+        self.unscreened.labels(route).inc()
 
     def observe_rejected(self, reason: str) -> None:
         self.rejected.labels(_closed(reason, RejectReason.ALL)).inc()

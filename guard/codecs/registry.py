@@ -9,8 +9,10 @@ from guard.codecs.anthropic_messages import AnthropicMessagesCodec
 from guard.codecs.base import BodyLimits, Codec
 from guard.codecs.jsonpath import JsonPathCodec
 from guard.codecs.openai_chat import OpenAIChatCodec
+from guard.codecs.ollama import OllamaChatCodec, OllamaGenerateCodec
 from guard.codecs.openai_completions import OpenAICompletionsCodec
 from guard.codecs.openai_responses import OpenAIResponsesCodec
+from guard.codecs.openai_embeddings import OpenAIEmbeddingsCodec
 from guard.codecs.text import TextCodec
 from guard.errors import ConfigError
 
@@ -24,7 +26,13 @@ _FACTORIES: dict[str, Callable[[CodecConfig, BodyLimits], Codec]] = {
     "text": lambda config, limits: TextCodec(limits),
     "openai_responses": lambda config, limits: OpenAIResponsesCodec(limits),
     "anthropic_messages": lambda config, limits: AnthropicMessagesCodec(limits),
+    "openai_embeddings": lambda config, limits: OpenAIEmbeddingsCodec(limits, config.allow_token_input),
+    "ollama_chat": lambda config, limits: OllamaChatCodec(limits),
+    "ollama_generate": lambda config, limits: OllamaGenerateCodec(limits),
 }
+
+# Kinds whose answers carry no text (embedding vectors): relayed without being parsed or screened.
+TEXTLESS_OUTPUT = frozenset({"openai_embeddings"})
 
 CODEC_KINDS = tuple(_FACTORIES)
 

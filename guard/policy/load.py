@@ -219,7 +219,7 @@ def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
         if current is None:
             return []
     if isinstance(current, type) and issubclass(current, pydantic.BaseModel):
-        return list(current.model_fields)
+        return [field.alias or name for name, field in current.model_fields.items()]
     return []
 
 
@@ -230,7 +230,8 @@ def _step(annotation: Any, part: int | str) -> Any:
     if origin is typing.Annotated:
         return _step(args[0], part)
     if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
-        field = annotation.model_fields.get(str(part))
+        fields = {f.alias or name: f for name, f in annotation.model_fields.items()}
+        field = fields.get(str(part))
         return None if field is None else field.annotation
     if origin in (list, tuple):
         return args[0] if isinstance(part, int) and args else None

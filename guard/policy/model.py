@@ -35,6 +35,9 @@ from guard.types import Action, Band, Category, Direction
 Score = Annotated[float, Field(ge=0.0, le=1.0)]
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 
+# The risk order of the EU AI Act's tier names, used when a policy gives no `tier_order`.
+DEFAULT_TIER_ORDER = ("minimal", "limited", "high", "unacceptable")
+
 # Categories whose findings carry spans, so `redact` can act on them.
 SPAN_CATEGORIES = frozenset({Category.PII, Category.CUSTOM})
 
@@ -137,9 +140,14 @@ class TierPolicy(Strict):
 
 
 class CodecConfig(Strict):
-    kind: Literal["openai_chat", "openai_completions", "json", "text", "openai_responses", "anthropic_messages"]
+    kind: Literal[
+        "openai_chat", "openai_completions", "json", "text", "openai_responses", "anthropic_messages",
+        "openai_embeddings", "ollama_chat", "ollama_generate",
+    ]
     request_paths: list[str] = Field(default_factory=list)
     response_paths: list[str] = Field(default_factory=list)
+    # openai_embeddings only: token-id arrays cannot be screened, so they are refused (400) unless allowed.
+    allow_token_input: bool = False
 
     @model_validator(mode="after")
     def _paths_for_json(self) -> CodecConfig:
@@ -150,19 +158,40 @@ class CodecConfig(Strict):
             )
         if self.kind != "json" and (self.request_paths or self.response_paths):
             raise ValueError(f"codec kind '{self.kind}' takes no field paths; only kind 'json' does")
+        if self.allow_token_input and self.kind != "openai_embeddings":
+            raise ValueError("allow_token_input applies only to codec kind 'openai_embeddings'")
         return self
 
 
 class Route(Strict):
+    """A path (literal segments, `{param}` for one segment of any value) the guard screens with `codec`,
+    or, with `pass: true`, forwards unscreened (counted in `guard_unscreened_requests_total`). `methods`
+    limits the route to those methods; a request with another method matches the next route or none."""
+
     name: Name
-    path: Annotated[str, Field(pattern=r"^/")]
-    codec: CodecConfig
+    path: Annotated[str, Field(pattern=r"^(/([A-Za-z0-9._~!$&'()*+,=:@-]+|\{[a-z][a-z0-9_]*\}))+/?$|^/$")]
+    codec: CodecConfig | None = None
+    methods: list[Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]] | None = None
+    pass_: bool = Field(False, alias="pass")
     tier: str | None = None
+
+    @model_validator(mode="after")
+    def _codec_or_pass(self) -> Route:
+        if self.pass_ and self.codec is not None:
+            raise ValueError(f"route '{self.name}' passes unscreened (pass: true), so it takes no codec")
+        if not self.pass_ and self.codec is None:
+            raise ValueError(
+                f"route '{self.name}' needs a codec, e.g. codec: {{kind: openai_chat}}, or `pass: true` to "
+                "forward it unscreened"
+            )
+        return self
 
 
 class TierHeader(Strict):
     """Where a platform marks a request's tier. Honoured only when the TCP peer is in `trusted_sources`
-    (the platform's ingress or the pod's own loopback); from anyone else the header is ignored."""
+    (the platform's ingress, which sets the header and strips the caller's); from anyone else, loopback
+    included unless listed, the header is ignored. Empty (the shipped policies): the header is never
+    honoured. A route's `tier` is a floor the header cannot go below (see `PolicyFile.tier_order`)."""
 
     name: Annotated[str, Field(pattern=r"^[a-z0-9-]+$")] = "x-guard-tier"
     trusted_sources: list[str] = Field(default_factory=list)
@@ -193,10 +222,39 @@ class PolicyFile(Strict):
     default_tier: str
     tier_header: TierHeader | None = None
     routes: list[Route] = Field(default_factory=list)
-    unknown_routes: Literal["pass", "block"] = "pass"
+    # What a request to a path no route names gets: `pass_bodiless` (default) forwards bodiless GET, HEAD
+    # and OPTIONS unscreened (counted) and refuses anything else with 404; `block` refuses every one;
+    # `pass` (the old default, still parsed) forwards all of them unscreened, counted under `other`.
+    unknown_routes: Literal["pass_bodiless", "block", "pass"] = "pass_bodiless"
+    # Tier names from lowest to highest risk: a route's tier is a floor the tier header cannot go below.
+    # When omitted, the tiers must all be among the well-known names, ordered as in `DEFAULT_TIER_ORDER`.
+    tier_order: list[Name] | None = None
     limits: Limits = Limits()
     refusal_text: str = "I can't help with that request."
     tiers: dict[Name, TierPolicy]
+
+    def tier_rank(self, tier: str) -> int:
+        """Position of `tier` in the risk order (higher is stricter)."""
+        order = self.tier_order if self.tier_order is not None else [
+            t for t in DEFAULT_TIER_ORDER if t in self.tiers
+        ]
+        return order.index(tier)
+
+    @model_validator(mode="after")
+    def _tier_order(self) -> PolicyFile:
+        if self.tier_order is None:
+            unknown = sorted(set(self.tiers) - set(DEFAULT_TIER_ORDER))
+            if unknown and len(self.tiers) > 1 and self.tier_header is not None:
+                raise ValueError(
+                    f"tiers: {unknown} have no place in the default order {list(DEFAULT_TIER_ORDER)}; add "
+                    f"tier_order listing every tier from lowest to highest risk, e.g. tier_order: {sorted(self.tiers)}"
+                )
+            return self
+        if sorted(self.tier_order) != sorted(self.tiers) or len(set(self.tier_order)) != len(self.tier_order):
+            raise ValueError(
+                f"tier_order: must list every tier exactly once, lowest risk first; tiers are {sorted(self.tiers)}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _references(self) -> PolicyFile:

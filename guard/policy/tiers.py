@@ -1,9 +1,13 @@
-"""Which route a request took and which risk tier it belongs to.
+"""Which risk tier a request belongs to (route matching is `guard.policy.routes`).
 
-A tier comes from, in order: the matched route's `tier`; the policy's tier header, but only when the TCP
-peer is one of `tier_header.trusted_sources` (the platform's ingress, or the pod's own loopback) and the
-value names a tier of the policy; otherwise `default_tier`. A caller cannot lower its own tier by sending
-the header: from an untrusted peer it is ignored.
+The policy's tier header counts only when the TCP peer is one of `tier_header.trusted_sources` (the
+platform's ingress, which sets the header and drops the caller's; the shipped policies trust no source, so
+not even a process on the pod's loopback, the application itself in a sidecar, can pick its tier) and the
+value names a tier of the policy. Then:
+
+- a route with a `tier`: that tier is a floor; a trusted header may raise it (by `PolicyFile.tier_rank`),
+  never lower it;
+- a route without one: the trusted header's tier, else `default_tier`.
 """
 
 from __future__ import annotations
@@ -12,32 +16,6 @@ import ipaddress
 from collections.abc import Mapping
 
 from guard.policy.model import PolicyFile, Route
-
-
-def _normalise(path: str) -> str:
-    path = path.split("?", 1)[0].split("#", 1)[0]
-    # Empty and dot segments are resolved (RFC 3986 §5.2.4) the way many upstreams and front proxies
-    # resolve them; otherwise `//v1/chat/completions` or `/v1/x/../chat/completions` would miss the
-    # screened route and, with `unknown_routes: pass`, reach the same upstream handler unscreened.
-    segments: list[str] = []
-    for segment in path.split("/"):
-        if segment in ("", "."):
-            continue
-        if segment == "..":
-            if segments:
-                segments.pop()
-            continue
-        segments.append(segment)
-    return "/" + "/".join(segments)
-
-
-def match_route(policy: PolicyFile, path: str) -> Route | None:
-    """The route whose path equals `path` (query string ignored, a trailing slash tolerated)."""
-    wanted = _normalise(path)
-    for route in policy.routes:
-        if _normalise(route.path) == wanted:
-            return route
-    return None
 
 
 def peer_is_trusted(policy: PolicyFile, peer_ip: str | None) -> bool:
@@ -61,11 +39,12 @@ def resolve_tier(
     policy: PolicyFile, route: Route | None, headers: Mapping[str, str], peer_ip: str | None
 ) -> str:
     """The request's tier. `headers` has lower-case names."""
-    if route is not None and route.tier is not None:
-        return route.tier
+    floor = route.tier if route is not None else None
     header = policy.tier_header
     if header is not None and peer_is_trusted(policy, peer_ip):
         value = headers.get(header.name, "").strip()
         if value in policy.tiers:
+            if floor is not None and policy.tier_rank(value) < policy.tier_rank(floor):
+                return floor
             return value
-    return policy.default_tier
+    return floor if floor is not None else policy.default_tier

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from urllib.parse import unquote
 
 from starlette.types import ASGIApp, Message, Scope
 
@@ -84,6 +85,10 @@ class AsgiUpstream:
     ) -> UpstreamResponse:
         inner_scope = dict(scope or {"type": "http", "http_version": "1.1", "scheme": "http"})
         inner_scope["method"] = method
+        # The app sees the path the guard matched and screened, never the caller's spelling of it.
+        inner_scope["path"] = unquote(path)
+        inner_scope["raw_path"] = path.encode("latin-1")
+        inner_scope["query_string"] = query.encode("latin-1")
         inner_scope["headers"] = [*headers, (b"content-length", str(len(body)).encode())]
         queue: asyncio.Queue[bytes | object] = asyncio.Queue()
         started: asyncio.Future[tuple[int, RawHeaders]] = asyncio.get_running_loop().create_future()

@@ -42,7 +42,6 @@ AUDIT_FAILED = error_reply(
     503, "The decision could not be recorded, so the request was not served.", "audit_unavailable", "server_error"
 )
 INTERNAL = error_reply(500, "The guard failed to handle this request.", "internal_error", "server_error")
-UNKNOWN_ROUTE = error_reply(404, "This path is not served by the guard's policy.", "unknown_route")
 
 
 def deferred_body(review_id: str) -> bytes:

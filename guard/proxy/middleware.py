@@ -4,8 +4,10 @@
 
 The "upstream" is the wrapped app, called in-process (`AsgiUpstream`). Detectors load on the ASGI
 lifespan startup, before the server takes traffic; a server that sends no lifespan gets them loaded on
-the first request instead. Requests to paths the policy does not know go straight to the app when the
-policy lets them pass; websockets are not screened and go straight through.
+the first request instead. Requests to paths the policy does not know go straight to the app (at their
+canonical path) when the policy lets them pass: under the default `unknown_routes: pass_bodiless` only
+bodiless GET/HEAD/OPTIONS do, so an app's own POST endpoints need `pass: true` routes (or
+`unknown_routes: pass`); websockets are not screened and go straight through.
 """
 
 from __future__ import annotations

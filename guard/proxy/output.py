@@ -40,6 +40,8 @@ _STRENGTH = {Verdict.ALLOW: 0, Verdict.REDACT: 1, Verdict.REVIEW: 2, Verdict.BLO
 _JSON = [(b"content-type", b"application/json")]
 # Answers up to this size are read whole and sent in one message with their Content-Length.
 _SMALL_BODY = 1 << 20
+# Streamed answers: SSE (OpenAI), NDJSON (Ollama); the route's codec reads its own format.
+_STREAM_TYPES = frozenset({"text/event-stream", "application/x-ndjson"})
 _UPSTREAM_FAILED = errors.error_body("The model endpoint failed to answer.", "upstream_error", "upstream_error")
 
 
@@ -155,7 +157,7 @@ class OutputRelay:
                 await response.aclose()
                 await send_reply(send, errors.UPSTREAM_INVALID.status, errors.UPSTREAM_INVALID.body, [*_JSON, id_header])
                 return
-            if media_type(response.headers) == "text/event-stream":
+            if media_type(response.headers) in _STREAM_TYPES:
                 waited = await self._stream(active, codec, response, send, receive, ctx, extra)
             else:
                 waited = await self._buffered(active, codec, response, send, ctx, in_verdict, id_header)

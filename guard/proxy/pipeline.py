@@ -1,9 +1,11 @@
 """The screen → decide → act flow for one HTTP exchange, shared by `guard serve` and `GuardMiddleware`.
 
-    match route ─ unknown: policy `unknown_routes` (pass unscreened, or 404)
+    canonical path (ambiguous forms: 400) → match route (`guard.policy.routes`)
+      ─ `pass` route, or no route and `unknown_routes` lets it through: forwarded unscreened, counted, logged
+      ─ no route otherwise: API-shaped 404 "not screened"
     read body (bounded) → codec.extract → screen → decide → act (redact | block | review | forward)
     upstream → output: non-streamed: extract → screen → decide → rewrite or refuse_output
-                       streamed (SSE): hold-back windows (`guard.proxy.streaming`)
+                       streamed (SSE, NDJSON): hold-back windows (`guard.proxy.streaming`)
     every decision → audit + metrics; responses carry x-guard-decision and x-guard-request-id
 
 Fast path: when a tier has no detectors for a direction, that direction's body is never parsed, and an
@@ -21,11 +23,15 @@ from opentelemetry.trace import SpanKind
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from guard.codecs.base import Codec, Extraction
+from guard.codecs.registry import TEXTLESS_OUTPUT
 from guard.errors import RequestError, UpstreamError, UpstreamTimeoutError
-from guard.metrics import GuardMetrics, RejectReason, status_class
-from guard.policy.tiers import match_route, resolve_tier
+from guard.metrics import OTHER, GuardMetrics, RejectReason, status_class
+from guard.policy.model import PolicyFile
+from guard.policy.routes import CanonicalPath, RouteMatch, canonical_path, match_route
+from guard.policy.tiers import resolve_tier
 from guard.proxy import errors
 from guard.proxy.asgi_io import ClientDisconnectedError, forward_path, read_body, send_reply
+from guard.proxy.unscreened import has_body, not_screened_reply, unscreened_scope
 from guard.logging_setup import set_request_id
 from guard.proxy.headers import RawHeaders, header_value, media_type, request_headers_for_upstream, request_id_from
 from guard.proxy.output import OutputRelay
@@ -37,7 +43,11 @@ from guard.types import Direction, Verdict
 
 log = logging.getLogger(__name__)
 
-_JSON_CODECS = frozenset({"openai_chat", "openai_completions", "json", "openai_responses", "anthropic_messages"})
+# Routes whose bodies must say `application/json`. Not Ollama's: it reads every body as JSON whatever its
+# Content-Type (its own docs use `curl -d`, which sends form-encoded), and so does the guard's codec.
+_JSON_CODECS = frozenset(
+    {"openai_chat", "openai_completions", "json", "openai_responses", "anthropic_messages", "openai_embeddings"}
+)
 _DECISION = b"x-guard-decision"
 _REQUEST_ID = b"x-guard-request-id"
 _VERDICT_BYTES = {v: v.value.encode() for v in Verdict}
@@ -95,23 +105,15 @@ class Pipeline:
         id_header = (_REQUEST_ID, request_id.encode())
         active = await self._runtime.ensure_active()
         policy = active.policy
-        path, match_path = forward_path(scope)
         query = scope.get("query_string", b"").decode("latin-1")
         method: str = scope["method"]
-        route = match_route(policy, match_path)
         try:
-            if route is None:
-                if policy.unknown_routes == "block":
-                    self._metrics.observe_rejected(RejectReason.UNKNOWN_ROUTE)
-                    await send_reply(send, 404, errors.UNKNOWN_ROUTE.body, [*_JSON, id_header])
-                    return
-                if self._unscreened_app is not None:
-                    await self._unscreened_app(scope, receive, send)
-                    return
-                body = await read_body(receive, policy.limits.max_body_bytes, header_value(headers, b"content-length"))
-                response = await self._call_upstream(method, path, query, request_headers_for_upstream(headers), body, scope)
-                await self._output.relay(response, send, [id_header], receive)
+            canonical = canonical_path(forward_path(scope)[0])
+            match = match_route(policy, canonical, method)
+            if match is None or match.route.pass_:
+                await self._unscreened(scope, receive, send, policy, canonical, match, query, id_header)
                 return
+            route, path = match.route, match.forward_path
 
             peer = scope.get("client")
             # Header names are only decoded when the policy reads a tier header at all.
@@ -126,9 +128,11 @@ class Pipeline:
                 review_id.decode("latin-1") if review_id is not None else "",
             )
             codec = active.codecs[route.name]
+            codec_kind = route.codec.kind if route.codec is not None else ""
             body = await read_body(receive, policy.limits.max_body_bytes, header_value(headers, b"content-length"))
             out_headers = request_headers_for_upstream(headers)
-            screen_output = bool(active.detectors_for(tier, Direction.OUTPUT))
+            # Embedding answers are vectors: no text to screen, relayed as sent (and audited as allow).
+            screen_output = bool(active.detectors_for(tier, Direction.OUTPUT)) and codec_kind not in TEXTLESS_OUTPUT
             if screen_output:
                 # The guard must read what it screens: ask for an unencoded answer.
                 out_headers = [(k, v) for k, v in out_headers if k.lower() != b"accept-encoding"]
@@ -136,7 +140,7 @@ class Pipeline:
 
             if active.detectors_for(tier, Direction.INPUT):
                 resolution, extraction = await self._screen_input(
-                    active, codec, route.codec.kind, headers, body, in_ctx
+                    active, codec, codec_kind, headers, body, in_ctx
                 )
                 if not resolution.forward:
                     await self._refuse_input(send, codec, resolution, id_header)
@@ -169,6 +173,40 @@ class Pipeline:
             await send_reply(send, errors.AUDIT_FAILED.status, errors.AUDIT_FAILED.body, [*_JSON, id_header])
         except ClientDisconnectedError:
             self._metrics.observe_rejected(RejectReason.CLIENT_DISCONNECT)
+
+    async def _unscreened(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        policy: PolicyFile,
+        canonical: CanonicalPath,
+        match: RouteMatch | None,
+        query: str,
+        id_header: tuple[bytes, bytes],
+    ) -> None:
+        """A `pass` route, or a path no route names: forwarded unscreened (at the canonical path, counted
+        and logged without text) when the route or `unknown_routes` allows it, else refused with 404."""
+        headers: RawHeaders = scope["headers"]
+        method: str = scope["method"]
+        if match is None:
+            bodiless_read = method in ("GET", "HEAD", "OPTIONS") and not has_body(headers)
+            if policy.unknown_routes == "block" or (policy.unknown_routes == "pass_bodiless" and not bodiless_read):
+                self._metrics.observe_rejected(RejectReason.UNKNOWN_ROUTE)
+                status, body = not_screened_reply(canonical)
+                await send_reply(send, status, body, [*_JSON, id_header])
+                return
+            label, path = OTHER, canonical.encoded()
+        else:
+            label, path = match.route.name, match.forward_path
+        self._metrics.observe_unscreened(label)
+        log.info("request passed unscreened", extra={"route": label, "method": method})
+        if self._unscreened_app is not None:
+            await self._unscreened_app(unscreened_scope(scope, path), receive, send)
+            return
+        body = await read_body(receive, policy.limits.max_body_bytes, header_value(headers, b"content-length"))
+        response = await self._call_upstream(method, path, query, request_headers_for_upstream(headers), body, scope)
+        await self._output.relay(response, send, [id_header], receive)
 
     async def _screen_input(
         self, active: ActivePolicy, codec: Codec, kind: str, headers: RawHeaders, body: bytes, ctx: StepContext

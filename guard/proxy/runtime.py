@@ -46,7 +46,7 @@ class ActivePolicy:
 def _build_codecs(policy: PolicyFile, limits: BodyLimits) -> dict[str, Codec]:
     from guard.codecs.registry import build_codec  # the codec room's modules load with the first policy
 
-    return {route.name: build_codec(route.codec, limits) for route in policy.routes}
+    return {route.name: build_codec(route.codec, limits) for route in policy.routes if route.codec is not None}
 
 
 def _plan(policy: PolicyFile, detectors: Mapping[str, Detector]) -> dict[tuple[str, Direction], tuple[Detector, ...]]:
@@ -164,8 +164,11 @@ class GuardRuntime:
             max_texts=policy.limits.max_texts,
         )
         self.metrics.prepare(
-            ((d.name, d.categories) for d in detectors.values()), (r.name for r in policy.routes), policy.tiers
+            ((d.name, d.categories) for d in detectors.values()),
+            (r.name for r in policy.routes if not r.pass_),
+            policy.tiers,
         )
+        self.metrics.prepare_unscreened(r.name for r in policy.routes if r.pass_)
         self.metrics.set_policy(policy.name, policy.version)
         # For the review-backlog alert (items older than this are overdue) and the versions panel.
         self.metrics.set_review_hold_timeout(max(t.review.timeout_s for t in policy.tiers.values()))

@@ -35,6 +35,18 @@ _URL_CACHE_SIZE = 1024
 _WRITE_BUFFERED = 64 * 1024
 
 
+def join_prefix(prefix: str, path: str) -> str:
+    """The upstream path for a request path under an upstream URL's path `prefix` (no trailing slash).
+
+    `--upstream http://model:8000/v1` and an SDK whose base URL ends in `/v1` both name the prefix: a path
+    that already starts with the prefix (`/v1` itself or `/v1/...`) goes as it is, any other path gets it
+    prepended (`/chat/completions` → `/v1/chat/completions`). The comparison is on whole segments, so
+    `/v10/x` is not under `/v1`."""
+    if not prefix or path == prefix or path.startswith(prefix + "/"):
+        return path
+    return prefix + path
+
+
 class ResponseTooLargeError(UpstreamError):
     """The upstream's body exceeded what the guard will hold in memory to screen."""
 
@@ -129,7 +141,8 @@ class AiohttpUpstream:
 
     def __init__(self, base_url: str, timeouts: UpstreamTimeouts, max_connections: int) -> None:
         base = URL(base_url)
-        self._prefix = str(base.origin()) + base.raw_path.rstrip("/")
+        self._origin = str(base.origin())
+        self._prefix = base.raw_path.rstrip("/")
         self._timeouts = timeouts
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
@@ -165,7 +178,7 @@ class AiohttpUpstream:
         key = (path, query)
         url = self._urls.get(key)
         if url is None:
-            url = URL(self._prefix + path + ("?" + query if query else ""), encoded=True)
+            url = URL(self._origin + join_prefix(self._prefix, path) + ("?" + query if query else ""), encoded=True)
             if len(self._urls) >= _URL_CACHE_SIZE:
                 self._urls.clear()
             self._urls[key] = url

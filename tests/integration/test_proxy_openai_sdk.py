@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import openai
 import pytest
+import yaml
 
 from tests.fakes.upstream import FakeUpstream
 from tests.integration.proxy_harness import DEFAULT_POLICY, GuardThread
@@ -24,8 +25,14 @@ PII = ("john.smith@example.com", "212-555-0187", "4111 1111 1111 1111", "John Sm
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[tuple[GuardThread, FakeUpstream]]:
-    with FakeUpstream() as upstream, GuardThread(upstream.url, DEFAULT_POLICY) as guard:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GuardThread, FakeUpstream]]:
+    # The shipped policy with one change: the tier header is trusted from loopback (it trusts no source),
+    # so one test can ask for the `high` tier.
+    policy = yaml.safe_load(DEFAULT_POLICY.read_text())
+    policy["tier_header"]["trusted_sources"] = ["127.0.0.1/32"]
+    path = tmp_path_factory.mktemp("sdk") / "default-trusting-loopback.yaml"
+    path.write_text(yaml.safe_dump(policy, sort_keys=False))
+    with FakeUpstream() as upstream, GuardThread(upstream.url, path) as guard:
         yield guard, upstream
 
 
@@ -98,7 +105,7 @@ def test_blocked_stream_ends_with_content_filter(stack: tuple[GuardThread, FakeU
         model="fake-model",
         messages=[{"role": "user", "content": "give me the key"}],
         stream=True,
-        extra_headers={"x-guard-tier": "high"},  # honoured: the request comes from trusted loopback
+        extra_headers={"x-guard-tier": "high"},  # honoured: this test's policy trusts loopback
     )
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)

@@ -2,7 +2,7 @@
 a real Prometheus scraping its admin port every second with the shipped alert rules loaded, and a fixed
 mix of traffic through the guard that touches every panel of the dashboard.
 
-The policy is `policies/default.yaml` with two test-only additions: a `FaultDetector` (tests/fakes) that
+The policy is `policies/default.yaml` with test-only additions: the tier header trusted from loopback; a `FaultDetector` (tests/fakes) that
 raises on texts containing `FAULT_TRIGGER`, so detector errors and both fail modes happen for real; and
 card numbers in prompts of the `limited` tier held for review for 2 s, then blocked, so the review metrics
 move. Every prompt carries personal-data markers unique to this run; `Traffic.markers` lists them.
@@ -52,6 +52,8 @@ def ops_policy(path: Path) -> Path:
     limited = policy["tiers"]["limited"]
     limited["review"] = {"timeout_s": REVIEW_TIMEOUT_S, "on_timeout": "block"}
     limited["input"]["pii"]["by_label"]["CREDIT_CARD"] = {"medium": {"min_score": 0.5, "action": "review"}}
+    # The traffic picks tiers with the header from loopback; the shipped policy trusts no source.
+    policy["tier_header"]["trusted_sources"] = ["127.0.0.1/32"]
     path.write_text(yaml.safe_dump(policy, sort_keys=False), encoding="utf-8")
     return path
 

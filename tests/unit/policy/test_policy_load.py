@@ -85,7 +85,7 @@ def test_unknown_key_lists_the_allowed_ones() -> None:
     text = VALID.replace("default_tier: limited", "default_tier: limited\nmodes: shadow")
     assert _error(text) == (
         "p.yaml:6: modes: unknown key 'modes'; expected one of: name, version, mode, detectors, default_tier, "
-        "tier_header, routes, unknown_routes, limits, refusal_text, tiers"
+        "tier_header, routes, unknown_routes, tier_order, limits, refusal_text, tiers"
     )
 
 

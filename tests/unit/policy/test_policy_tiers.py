@@ -1,12 +1,14 @@
-"""Tier resolution: route first, then the tier header from trusted peers only, then the default."""
+"""Tier resolution: the tier header from trusted peers only, a route's tier as a floor, then the default."""
 
 from __future__ import annotations
 
 import pytest
 
+from guard.errors import ConfigError
 from guard.policy.load import parse_policy
-from guard.policy.model import PolicyFile
-from guard.policy.tiers import match_route, peer_is_trusted, resolve_tier
+from guard.policy.model import PolicyFile, Route
+from guard.policy.routes import canonical_path, match_route
+from guard.policy.tiers import peer_is_trusted, resolve_tier
 
 POLICY = """\
 name: t
@@ -17,6 +19,7 @@ tier_header: {name: x-guard-tier, trusted_sources: [127.0.0.1/32, "::1/128", 10.
 routes:
   - {name: chat, path: /v1/chat/completions, codec: {kind: openai_chat}}
   - {name: hr, path: /v1/hr/, codec: {kind: text}, tier: high}
+  - {name: search, path: /v1/search, codec: {kind: text}, tier: limited}
 tiers:
   limited: {}
   high: {}
@@ -29,29 +32,48 @@ def policy() -> PolicyFile:
     return parse_policy(POLICY, "t.yaml")
 
 
-def test_match_route_exact_ignoring_query_and_trailing_slash(policy: PolicyFile) -> None:
-    assert match_route(policy, "/v1/chat/completions") is not None
-    assert match_route(policy, "/v1/chat/completions/") is not None
-    assert match_route(policy, "/v1/chat/completions?stream=true") is not None
-    # Doubled slashes and dot segments resolve to the route they reach upstream.
-    for variant in ("//v1/chat/completions", "/v1//chat/completions", "/v1/./chat/completions",
-                    "/v1/x/../chat/completions", "/v1/chat/completions/.", "/../v1/chat/completions"):
-        assert match_route(policy, variant) is not None, variant
-    hr = match_route(policy, "/v1/hr")
-    assert hr is not None and hr.name == "hr"
-    assert match_route(policy, "/v1/chat/completions/extra") is None
-    assert match_route(policy, "/v1/chat") is None
-    assert match_route(policy, "/V1/chat/completions") is None
+def _route(policy: PolicyFile, path: str) -> Route | None:
+    match = match_route(policy, canonical_path(path), "POST")
+    return None if match is None else match.route
 
 
-def test_route_tier_wins_over_header(policy: PolicyFile) -> None:
-    hr = match_route(policy, "/v1/hr")
+def test_route_tier_is_a_floor_a_trusted_header_cannot_lower(policy: PolicyFile) -> None:
+    hr = _route(policy, "/v1/hr")
     assert resolve_tier(policy, hr, {"x-guard-tier": "minimal"}, "127.0.0.1") == "high"
+    assert resolve_tier(policy, hr, {"x-guard-tier": "limited"}, "10.1.1.1") == "high"
+    search = _route(policy, "/v1/search")
+    # ...but may raise it.
+    assert resolve_tier(policy, search, {"x-guard-tier": "high"}, "127.0.0.1") == "high"
+    assert resolve_tier(policy, search, {"x-guard-tier": "minimal"}, "127.0.0.1") == "limited"
+    assert resolve_tier(policy, search, {"x-guard-tier": "high"}, "192.168.0.1") == "limited"
+
+
+def test_explicit_tier_order_decides_the_floor() -> None:
+    text = POLICY + "tier_order: [high, limited, minimal]\n"  # an odd order, but the policy's own
+    policy = parse_policy(text, "t.yaml")
+    hr = _route(policy, "/v1/hr")
+    assert resolve_tier(policy, hr, {"x-guard-tier": "limited"}, "127.0.0.1") == "limited"
+    assert resolve_tier(policy, hr, {"x-guard-tier": "high"}, "127.0.0.1") == "high"
+
+
+def test_tier_order_must_name_every_tier_once() -> None:
+    with pytest.raises(ConfigError, match=r"t.yaml:\d+: tier_order: must list every tier exactly once"):
+        parse_policy(POLICY + "tier_order: [minimal, limited]\n", "t.yaml")
+    with pytest.raises(ConfigError, match="tier_order: must list every tier exactly once"):
+        parse_policy(POLICY + "tier_order: [minimal, limited, high, high]\n", "t.yaml")
+
+
+def test_tiers_outside_the_default_order_need_tier_order() -> None:
+    text = POLICY.replace("  minimal: {}", "  batch: {}")
+    with pytest.raises(ConfigError, match=r"tiers: \['batch'\] have no place in the default order"):
+        parse_policy(text, "t.yaml")
+    parse_policy(text + "tier_order: [batch, limited, high]\n", "t.yaml")
+    parse_policy(text.replace("tier_header:", "# tier_header:"), "t.yaml")  # no header: no order needed
 
 
 @pytest.mark.parametrize("peer", ["127.0.0.1", "::1", "10.2.3.4", "::ffff:127.0.0.1"])
 def test_header_from_a_trusted_peer_is_honoured(policy: PolicyFile, peer: str) -> None:
-    chat = match_route(policy, "/v1/chat/completions")
+    chat = _route(policy, "/v1/chat/completions")
     assert resolve_tier(policy, chat, {"x-guard-tier": "high"}, peer) == "high"
 
 
@@ -72,8 +94,13 @@ def test_no_tier_header_configured_means_no_trust() -> None:
     assert resolve_tier(policy, None, {"x-guard-tier": "high"}, "127.0.0.1") == "limited"
 
 
-def test_invalid_trusted_source_is_a_config_error() -> None:
-    from guard.errors import ConfigError
+def test_empty_trusted_sources_trust_nobody_not_even_loopback() -> None:
+    policy = parse_policy(POLICY.replace('[127.0.0.1/32, "::1/128", 10.0.0.0/8]', "[]"), "t.yaml")
+    for peer in ("127.0.0.1", "::1", "10.0.0.1"):
+        assert not peer_is_trusted(policy, peer)
+        assert resolve_tier(policy, None, {"x-guard-tier": "minimal"}, peer) == "limited"
 
+
+def test_invalid_trusted_source_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"t.yaml:5: tier_header.trusted_sources: '10.0.0.0/33' is not an address"):
         parse_policy(POLICY.replace("10.0.0.0/8", "10.0.0.0/33"), "t.yaml")
