@@ -121,7 +121,7 @@ class Pipeline:
                 {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in headers} if policy.tier_header else {}
             )
             tier = resolve_tier(policy, route, header_map, peer[0] if peer else None)
-            describe_route(route.name, tier, route.codec.kind)
+            describe_route(route.name, tier, route.codec.kind if route.codec is not None else "")
             review_id = header_value(headers, b"x-guard-review-id")
             in_ctx = StepContext(
                 request_id, route.name, tier, Direction.INPUT, method, path,
