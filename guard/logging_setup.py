@@ -44,7 +44,7 @@ ALLOWED_FIELDS = frozenset(
         "policy_version", "version", "count", "texts", "batch_size", "findings", "held_bytes",
         "duration_s", "budget_s", "timeout_s", "upstream_s", "overhead_s", "host", "port", "admin_port",
         "workers", "threads", "attempt", "outcome", "role", "store", "signal", "chunks",
-        "proxy_url", "admin_url", "detectors", "categories", "latency_ms", "load_s",
+        "proxy_url", "admin_url", "detectors", "categories", "latency_ms", "load_s", "method",
     }
 )
 # A string value must look like an identifier or a number; free text (spaces, `@`, quotes) is refused.
