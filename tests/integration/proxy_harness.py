@@ -24,6 +24,18 @@ from guard.settings import GuardSettings
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_POLICY = REPO / "policies" / "default.yaml"
+
+
+def default_policy_trusting_loopback(directory: Path) -> Path:
+    """The shipped default policy with one change: the tier header is trusted from loopback (the shipped
+    one trusts no source), so a test can ask for the `high` tier the way a platform's ingress would."""
+    import yaml
+
+    policy = yaml.safe_load(DEFAULT_POLICY.read_text())
+    policy["tier_header"]["trusted_sources"] = ["127.0.0.1/32"]
+    path = directory / "default-trusting-loopback.yaml"
+    path.write_text(yaml.safe_dump(policy, sort_keys=False))
+    return path
 PASSTHROUGH_POLICY = REPO / "policies" / "passthrough.yaml"
 
 

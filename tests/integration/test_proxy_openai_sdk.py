@@ -10,10 +10,9 @@ from collections.abc import Iterator
 
 import openai
 import pytest
-import yaml
 
 from tests.fakes.upstream import FakeUpstream
-from tests.integration.proxy_harness import DEFAULT_POLICY, GuardThread
+from tests.integration.proxy_harness import GuardThread, default_policy_trusting_loopback
 
 pytestmark = pytest.mark.model
 
@@ -28,10 +27,7 @@ PII = ("john.smith@example.com", "212-555-0187", "4111 1111 1111 1111", "John Sm
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GuardThread, FakeUpstream]]:
     # The shipped policy with one change: the tier header is trusted from loopback (it trusts no source),
     # so one test can ask for the `high` tier.
-    policy = yaml.safe_load(DEFAULT_POLICY.read_text())
-    policy["tier_header"]["trusted_sources"] = ["127.0.0.1/32"]
-    path = tmp_path_factory.mktemp("sdk") / "default-trusting-loopback.yaml"
-    path.write_text(yaml.safe_dump(policy, sort_keys=False))
+    path = default_policy_trusting_loopback(tmp_path_factory.mktemp("sdk"))
     with FakeUpstream() as upstream, GuardThread(upstream.url, path) as guard:
         yield guard, upstream
 

@@ -28,7 +28,7 @@ import pytest
 
 from tests.fakes.guard_process import GuardProcess
 from tests.fakes.upstream_apis import ApiUpstream
-from tests.integration.proxy_harness import DEFAULT_POLICY
+from tests.integration.proxy_harness import default_policy_trusting_loopback
 
 pytestmark = pytest.mark.model
 
@@ -70,7 +70,9 @@ def plant() -> Planted:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GuardProcess, ApiUpstream]]:
     workdir: Path = tmp_path_factory.mktemp("guard")
-    with ApiUpstream() as upstream, GuardProcess(upstream.url, DEFAULT_POLICY, workdir) as guard:
+    # Blocked-answer cases ask for the high tier with `x-guard-tier`, which this copy trusts from loopback.
+    policy = default_policy_trusting_loopback(workdir)
+    with ApiUpstream() as upstream, GuardProcess(upstream.url, policy, workdir) as guard:
         yield guard, upstream
 
 
