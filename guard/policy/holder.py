@@ -132,17 +132,24 @@ class PolicyHolder:
                 self._last_error = str(exc)
                 # Logs carry the failing field paths, not the message text (logging_setup keeps only
                 # identifier-shaped values); the full `FILE:LINE: field: message` is in `last_error`.
-                fields = [_loggable(p.field) for p in exc.problems] if isinstance(exc, PolicyFileError) else []
+                problems = exc.problems if isinstance(exc, PolicyFileError) else ()
                 log.error(
                     "policy reload refused; the running policy stays",
                     extra={
                         "policy": self._policy.name,
                         "policy_version": self._policy.version,
                         "error_type": type(exc).__name__,
-                        "reason": fields[0] if fields else "",
-                        "count": len(fields),
+                        "reason": _loggable(problems[0].field) if problems else "",
+                        "count": len(problems),
                     },
                 )
+                # One line per problem: where it is (file, line, field path). The message itself may quote
+                # the file's values, so it stays in `last_error` and `guard policy check FILE` prints it.
+                for problem in problems:
+                    log.error(
+                        "policy problem; run `guard policy check` on the file for the message",
+                        extra={"source": problem.source, "line": problem.line, "field": _loggable(problem.field)},
+                    )
                 return False
             self._policy = policy
             self._loaded_at = time.time()

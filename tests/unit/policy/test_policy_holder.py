@@ -200,3 +200,7 @@ def test_refusals_are_logged_in_a_shape_the_log_filter_keeps(
     (refused,) = [r for r in records if r["message"].startswith("policy reload refused")]
     assert refused["reason"] == "detectors.0.kind"
     assert refused["policy_version"] == "1" and refused["error_type"] == "PolicyFileError"
+    # Each problem names where it is: the file, its line and the field path.
+    (problem,) = [r for r in records if r["message"].startswith("policy problem")]
+    assert problem["source"] == str(policy_path) and problem["line"] == 3 and problem["field"] == "detectors.0.kind"
+
