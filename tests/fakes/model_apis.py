@@ -18,13 +18,11 @@ Serves, at any path prefix (so `--upstream URL/v1` can be tested):
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass
-from types import TracebackType
 
-import uvicorn
 from starlette.types import Receive, Scope, Send
 
+from tests.fakes.loopback import LoopbackServer
 from tests.fakes.upstream import split_text
 
 
@@ -134,41 +132,11 @@ async def _json(send: Send, payload: object) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, started: threading.Event) -> None:
-        super().__init__(config)
-        self._started_event = started
-
-    async def startup(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
-        await super().startup(sockets)  # type: ignore[arg-type]
-        self._started_event.set()
-
-
-class ModelApis:
+class ModelApis(LoopbackServer):
     """The server and what it answers; `received` lists every request in arrival order."""
 
     def __init__(self) -> None:
         self.reply = "Hello from the fake model."
         self.chunks = 4
         self.received: list[Seen] = []
-        self._started = threading.Event()
-        config = uvicorn.Config(_App(self), host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="on")
-        self._server = _Server(config, self._started)
-        self._thread = threading.Thread(target=self._server.run, name="fake-model-apis", daemon=True)
-
-    @property
-    def url(self) -> str:
-        port = int(self._server.servers[0].sockets[0].getsockname()[1])
-        return f"http://127.0.0.1:{port}"
-
-    def __enter__(self) -> ModelApis:
-        self._thread.start()
-        if not self._started.wait(30):
-            raise RuntimeError("fake model APIs did not start")
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._server.should_exit = True
-        self._thread.join(30)
+        super().__init__(_App(self), name="fake-model-apis")

@@ -19,11 +19,11 @@ import json
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from types import TracebackType
 
 import pytest
-import uvicorn
 from starlette.types import Receive, Scope, Send
+
+from tests.fakes.loopback import LoopbackServer
 
 
 @dataclass(frozen=True)
@@ -198,17 +198,7 @@ class _App:
         yield b"data: [DONE]\n\n"
 
 
-class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, started: threading.Event) -> None:
-        super().__init__(config)
-        self._started_event = started
-
-    async def startup(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
-        await super().startup(sockets)  # type: ignore[arg-type]
-        self._started_event.set()
-
-
-class FakeUpstream:
+class FakeUpstream(LoopbackServer):
     """The server and its script; `received` lists every request in arrival order."""
 
     def __init__(self, http: str = "h11") -> None:
@@ -217,42 +207,11 @@ class FakeUpstream:
         self.disconnects: list[Received] = []  # streams whose client went away before the end
         self.disconnected = threading.Event()
         self.arrived = threading.Event()  # set on every request; clear it to wait for the next one
-        self._started = threading.Event()
-        config = uvicorn.Config(
-            _App(self), host="127.0.0.1", port=0, http=http, log_config=None, access_log=False, lifespan="on"
-        )
-        self._server = _Server(config, self._started)
-        self._thread = threading.Thread(target=self._server.run, name="fake-upstream", daemon=True)
+        super().__init__(_App(self), name="fake-upstream", http=http)
 
     def script(self, **changes: object) -> Script:
         self.current = Script(**changes)  # type: ignore[arg-type]
         return self.current
-
-    @property
-    def port(self) -> int:
-        return int(self._server.servers[0].sockets[0].getsockname()[1])
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> FakeUpstream:
-        self._thread.start()
-        if not self._started.wait(30):
-            raise RuntimeError("fake upstream did not start")
-        return self
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(30)
-
-    def __enter__(self) -> FakeUpstream:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 @pytest.fixture

@@ -18,15 +18,13 @@ and a `tool_use` block (`arguments`, a JSON object's text), or streams them (`me
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
-import uvicorn
 from starlette.types import Receive, Scope, Send
 
+from tests.fakes.loopback import LoopbackServer
 from tests.fakes.upstream import Received, split_text
 
 Obj = dict[str, Any]
@@ -190,43 +188,14 @@ async def _reply(send: Send, status: int, payload: Obj) -> None:
     await send({"type": "http.response.body", "body": data})
 
 
-class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, started: threading.Event) -> None:
-        super().__init__(config)
-        self._started_event = started
-
-    async def startup(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
-        await super().startup(sockets)  # type: ignore[arg-type]
-        self._started_event.set()
-
-
-class ApiUpstream:
+class ApiUpstream(LoopbackServer):
     """The server and its script; `received` lists every request in arrival order."""
 
     def __init__(self) -> None:
         self.current = ApiScript()
         self.received: list[Received] = []
-        self._started = threading.Event()
-        config = uvicorn.Config(_App(self), host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="on")
-        self._server = _Server(config, self._started)
-        self._thread = threading.Thread(target=self._server.run, name="fake-api-upstream", daemon=True)
+        super().__init__(_App(self), name="fake-api-upstream")
 
     def script(self, **changes: Any) -> ApiScript:
         self.current = ApiScript(**changes)
         return self.current
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.servers[0].sockets[0].getsockname()[1]}"
-
-    def __enter__(self) -> ApiUpstream:
-        self._thread.start()
-        if not self._started.wait(30):
-            raise RuntimeError("fake upstream did not start")
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._server.should_exit = True
-        self._thread.join(30)
