@@ -23,6 +23,7 @@ from guard.metrics import GuardMetrics
 from guard.policy.holder import PolicyHolder
 from guard.policy.load import default_policy_path
 from guard.proxy.admin import create_admin_app
+from guard.proxy.admission import Admission
 from guard.proxy.asgi import GuardASGI
 from guard.proxy.pipeline import Pipeline
 from guard.proxy.runtime import GuardRuntime
@@ -137,7 +138,7 @@ def create_app(
             ),
             settings.upstream_max_connections,
         )
-    stepper = Stepper(runtime.screener, metrics, review_gate, audit_sink)
+    stepper = Stepper(runtime.screener, metrics, review_gate, audit_sink, Admission(metrics))
     proxy = GuardASGI(Pipeline(runtime, upstream, stepper, metrics), metrics, side_routes=proxy_routes)
     admin = create_admin_app(registry, lambda: runtime.ready and not proxy.draining, admin_routes)
     return GuardApp(settings, registry, metrics, holder, runtime, upstream, proxy, admin)

@@ -19,11 +19,12 @@ from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from guard.codecs.base import Codec, Extraction
+from guard.codecs.base import Codec, Extraction, Reply
 from guard.errors import RequestError, UpstreamError, UpstreamTimeoutError
 from guard.metrics import GuardMetrics, RejectReason, status_class
 from guard.policy.tiers import match_route, resolve_tier
 from guard.proxy import errors
+from guard.proxy.admission import OverloadedError, overload_reply
 from guard.proxy.asgi_io import ClientDisconnectedError, forward_path, read_body, send_reply
 from guard.logging_setup import set_request_id
 from guard.proxy.headers import RawHeaders, header_value, media_type, request_headers_for_upstream, request_id_from
@@ -61,6 +62,12 @@ def reject_reason(exc: RequestError) -> str:
     return RejectReason.WRONG_SHAPE
 
 
+def _reply_headers(reply: Reply) -> RawHeaders:
+    headers: RawHeaders = [(b"content-type", reply.content_type.encode())]
+    headers.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers)
+    return headers
+
+
 class Pipeline:
     """One request at a time, many concurrently; no per-request state outside `handle`'s frame."""
 
@@ -93,6 +100,7 @@ class Pipeline:
         query = scope.get("query_string", b"").decode("latin-1")
         method: str = scope["method"]
         route = match_route(policy, match_path)
+        codec: Codec | None = None
         try:
             if route is None:
                 if policy.unknown_routes == "block":
@@ -152,6 +160,10 @@ class Pipeline:
             await self._output.respond(
                 active, codec, response, send, receive, out_ctx, in_verdict, id_header, screen_output, before_upstream
             )
+        except OverloadedError as exc:
+            # Shed before screening: an API-shaped 429/503 with Retry-After, never a verdict.
+            shed = overload_reply(codec, exc)
+            await send_reply(send, shed.status, shed.body, [*_reply_headers(shed), id_header])
         except RequestError as exc:
             self._metrics.observe_rejected(reject_reason(exc))
             await send_reply(send, exc.status, errors.error_body(exc.message, exc.code), [*_JSON, id_header])
@@ -187,8 +199,7 @@ class Pipeline:
             await send_reply(send, 202, body, [*_JSON, (_DECISION, b"review"), id_header])
             return
         reply = codec.refuse_input(resolution.decision, resolution.message)
-        headers: RawHeaders = [(b"content-type", reply.content_type.encode())]
-        headers.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers)
+        headers = _reply_headers(reply)
         headers += [(_DECISION, _VERDICT_BYTES[resolution.verdict]), id_header]
         await send_reply(send, reply.status, reply.body, headers)
 

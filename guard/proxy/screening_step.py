@@ -12,6 +12,7 @@ from guard.audit.base import AuditSink, DecisionEvent
 from guard.errors import GuardError
 from guard.metrics import GuardMetrics
 from guard.policy.decide import decide
+from guard.proxy.admission import Admission
 from guard.proxy.runtime import ActivePolicy
 from guard.review.base import HoldRequest, ReviewGate, ReviewOutcome
 from guard.screening import Screener
@@ -68,7 +69,9 @@ class Stepper:
         metrics: GuardMetrics,
         review_gate: ReviewGate | None,
         audit_sink: AuditSink | None,
+        admission: Admission | None = None,
     ) -> None:
+        self._admission = admission
         self._screener = screener
         self._metrics = metrics
         self._gate = review_gate
@@ -79,7 +82,13 @@ class Stepper:
         if not detectors:
             return active.allow[(ctx.tier, ctx.direction)]
         scan = ScanContext(ctx.direction, ctx.tier, ctx.route, ctx.request_id)
-        result = await self._screener.screen(texts, detectors, scan, active.policy.limits.detector_budget_s)
+        limits = active.policy.limits
+        if self._admission is None:
+            result = await self._screener.screen(texts, detectors, scan, limits.detector_budget_s)
+        else:
+            # Admitted first (or shed with OverloadedError); the detector budget starts after the wait.
+            async with self._admission.admit(limits.admission, sum(map(len, texts)), ctx.direction):
+                result = await self._screener.screen(texts, detectors, scan, limits.detector_budget_s)
         decision = decide(active.policy, result, ctx.direction, ctx.tier)
         if result.failures:
             self._metrics.observe_fail_mode(
