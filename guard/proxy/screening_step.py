@@ -8,15 +8,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from guard.actions.redact import redact, spans_to_redact
-from guard.audit.base import AuditSink, DecisionEvent
+from guard.audit.base import AuditSink, DecisionEvent, TextDigestSource
 from guard.errors import GuardError
 from guard.metrics import GuardMetrics
 from guard.policy.decide import decide
 from guard.proxy.admission import Admission
+from guard.proxy.answer_caps import DigestFactory
 from guard.proxy.runtime import ActivePolicy
 from guard.review.base import HoldRequest, ReviewGate, ReviewOutcome
 from guard.screening import Screener
 from guard.types import Action, Decision, Direction, ScanContext, Verdict
+
+
+def _no_digest() -> None:
+    return None
 
 
 class AuditWriteError(GuardError):
@@ -127,6 +132,7 @@ class Stepper:
         decision: Decision,
         reviewer: str = "",
         outcome: str = "",
+        text_hmacs: tuple[str, ...] | None = None,
     ) -> None:
         if self._audit is None:
             return
@@ -139,6 +145,7 @@ class Stepper:
             texts=tuple(texts),
             reviewer=reviewer,
             review_outcome=outcome,
+            text_hmacs=text_hmacs,
         )
         try:
             await self._audit.append(event)
@@ -146,6 +153,15 @@ class Stepper:
             # Acting unrecorded is worse than not acting: the caller gets a 503 (guard/audit/base.py).
             self._metrics.observe_audit_failure()
             raise AuditWriteError("audit append failed") from exc
+
+    def text_digest_factory(self) -> DigestFactory | None:
+        """How a streamed answer is digested for the audit record as it passes (None: keep its text;
+        the sink computes the HMAC itself). No sink: nothing is recorded, so nothing is kept."""
+        if self._audit is None:
+            return _no_digest
+        if isinstance(self._audit, TextDigestSource):
+            return self._audit.text_digest
+        return None
 
     async def hold(
         self, texts: Sequence[str], ctx: StepContext, decision: Decision, body: bytes
