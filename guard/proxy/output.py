@@ -24,7 +24,7 @@ from guard.errors import RequestError, UpstreamError
 from guard.metrics import GuardMetrics, RejectReason
 from guard.policy.model import TierPolicy
 from guard.proxy import errors
-from guard.proxy.answer_caps import AnswerRecord, StreamCaps
+from guard.proxy.answer_caps import CAP_MESSAGES, AnswerRecord, StreamCaps
 from guard.proxy.asgi_io import send_reply, watch_disconnect
 from guard.proxy.headers import RawHeaders, header_value, media_type, response_headers_for_client
 from guard.proxy.runtime import ActivePolicy
@@ -255,11 +255,14 @@ class OutputRelay:
 
         async def screened(chunk: bytes | None) -> bool:
             cap = caps.exceeded(chunk) if chunk is not None else None
-            out = screen.refuse() if cap else await screen.feed(chunk) if chunk is not None else await screen.finish()
+            if cap:
+                out = screen.refuse(CAP_MESSAGES[cap])
+            else:
+                out = await screen.feed(chunk) if chunk is not None else await screen.finish()
             if not cap and not out.blocked:
                 cap = caps.held_exceeded(screen.held_chars())
                 if cap:
-                    out.chunks.extend(screen.refuse().chunks)
+                    out.chunks.extend(screen.refuse(CAP_MESSAGES[cap]).chunks)
                     out.blocked = True
             if cap:
                 self._metrics.observe_answer_cap(cap)

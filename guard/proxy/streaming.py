@@ -96,11 +96,12 @@ class StreamScreen:
     def _keep(self, choice: int, text: str) -> None:
         self._seen.setdefault(choice, []).append(text)
 
-    def refuse(self) -> StreamOutput:
-        """End the stream now with the refusal events (a cap was reached); held text is dropped."""
+    def refuse(self, message: str) -> StreamOutput:
+        """End the stream now with refusal events carrying `message` (a cap was reached); held text is
+        dropped, never released."""
         self.blocked = True
         self._pending.clear()
-        return StreamOutput(chunks=[self._reader.render_refusal(self._refusal_text)], blocked=True)
+        return StreamOutput(chunks=[self._reader.render_refusal(message)], blocked=True)
 
     def held_chars(self) -> int:
         return sum(len(text) for text in self._pending.values())
