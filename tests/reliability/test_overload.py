@@ -25,6 +25,9 @@ from tests.fakes.load import benign_prompt, classify, drive
 pytestmark = [pytest.mark.model, pytest.mark.timeout(300)]
 
 REQUESTS = 400
+# The 32-concurrent run takes ~11 s for 400 on 2 idle cores; CI runs half of it (same concurrency, same
+# pass criterion). `GUARD_OVERLOAD_FULL=1` runs all 400, as docs/reliability.md records.
+REQUESTS_AT_32 = REQUESTS if os.environ.get("GUARD_OVERLOAD_FULL") == "1" else REQUESTS // 2
 LARGE_PROMPT_CHARS = 1_000_000  # within the default max_body_bytes (1 MiB) with its JSON around it
 SMALL_DEADLINE_S = 2.0
 
@@ -63,8 +66,8 @@ def test_overload_is_shed_with_retry_after_never_a_verdict(guard: GuardProcess) 
 
 
 def test_the_same_load_at_32_concurrent_is_all_served(guard: GuardProcess) -> None:
-    result = asyncio.run(drive(guard.url, REQUESTS, 32, offset=0))
-    assert result.counts["200"] == REQUESTS, dict(result.counts)
+    result = asyncio.run(drive(guard.url, REQUESTS_AT_32, 32, offset=0))
+    assert result.counts["200"] == REQUESTS_AT_32, dict(result.counts)
     assert result.seconds < 60, result.seconds
 
 
