@@ -23,11 +23,12 @@ from guard.metrics import GuardMetrics
 from guard.policy.holder import PolicyHolder
 from guard.policy.load import default_policy_path
 from guard.proxy.admin import create_admin_app
+from guard.proxy.admission import Admission
 from guard.proxy.asgi import GuardASGI
 from guard.proxy.pipeline import Pipeline
 from guard.proxy.runtime import GuardRuntime
 from guard.proxy.screening_step import Stepper
-from guard.proxy.upstream import AiohttpUpstream, Upstream, UpstreamTimeouts
+from guard.proxy.upstream import AiohttpUpstream, PooledUpstream, Upstream, UpstreamTimeouts
 from guard.review.base import ReviewGate
 from guard.settings import GuardSettings
 from guard.version import guard_version
@@ -128,8 +129,15 @@ def create_app(
                 pool_s=settings.upstream_pool_timeout_s,
             ),
             settings.upstream_max_connections,
+            metrics.set_upstream_pool_in_use,
         )
-    stepper = Stepper(runtime.screener, metrics, review_gate, audit_sink)
+    stepper = Stepper(runtime.screener, metrics, review_gate, audit_sink, Admission(metrics))
     proxy = GuardASGI(Pipeline(runtime, upstream, stepper, metrics), metrics, side_routes=proxy_routes)
-    admin = create_admin_app(registry, lambda: runtime.ready and not proxy.draining, admin_routes)
+    pooled = upstream if isinstance(upstream, PooledUpstream) else None
+    # Not ready while the upstream pool is saturated: the load balancer sends new callers elsewhere.
+    admin = create_admin_app(
+        registry,
+        lambda: runtime.ready and not proxy.draining and not (pooled is not None and pooled.saturated()),
+        admin_routes,
+    )
     return GuardApp(settings, registry, metrics, holder, runtime, upstream, proxy, admin)

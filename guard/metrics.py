@@ -64,6 +64,8 @@ FAIL_MODES = ("open", "closed")
 REVIEW_OUTCOMES = ("approve", "deny", "edit", "timeout", "error")
 RELOAD_RESULTS = ("success", "failure")
 CACHE_RESULTS = ("hit", "miss")
+SHED_REASONS = ("queue_full", "queue_timeout")  # guard.proxy.admission
+ANSWER_CAPS = ("bytes", "duration", "held_chars")  # guard.proxy.answer_caps
 OTHER = "other"
 
 # Where each label's values come from: a closed tuple, or a sentence naming the configuration they come from.
@@ -75,7 +77,9 @@ LABELS: dict[str, tuple[str, ...] | str] = {
     "decision": tuple(v.value for v in Verdict),
     "action": tuple(a.value for a in Action),
     "reason": "`guard_rejected_requests_total`: " + ", ".join(RejectReason.ALL)
-    + "; `guard_detector_errors_total`: " + ", ".join(r.value for r in FailureReason),
+    + "; `guard_detector_errors_total`: " + ", ".join(r.value for r in FailureReason)
+    + "; `guard_shed_requests_total`: " + ", ".join(SHED_REASONS),
+    "cap": ANSWER_CAPS,
     "detector": "the policy's detector names (`detectors[].name`)",
     "category": tuple(c.value for c in Category),
     "result": "`guard_cache_lookups_total`: " + ", ".join(CACHE_RESULTS)
@@ -263,6 +267,41 @@ class GuardMetrics:
             "Exceptions caught at the outermost ASGI boundary.",
             registry=registry,
         )
+        # --- admission and answer caps (guard.proxy.admission, guard.proxy.answer_caps) ---
+        self.shed = Counter(
+            "guard_shed_requests_total",
+            "Requests refused for overload (429/503 with Retry-After), never screened, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.admission_wait = Histogram(
+            "guard_admission_wait_seconds",
+            "Time a screening call waited for admission (not part of the detector budget).",
+            ["direction"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.admission_in_flight = Gauge(
+            "guard_admission_in_flight_items", "Screening calls admitted and running now.", registry=registry
+        )
+        self.admission_queued = Gauge(
+            "guard_admission_queued_items", "Screening calls waiting for admission now.", registry=registry
+        )
+        self.answer_caps = Counter(
+            "guard_answer_caps_total",
+            "Streamed answers ended at a cap of their tier (size, duration, or held text for review).",
+            ["cap"],
+            registry=registry,
+        )
+        self.upstream_pool_in_use = Gauge(
+            "guard_upstream_pool_in_use_items", "Upstream connections held by requests now.", registry=registry
+        )
+        for reason in SHED_REASONS:
+            self.shed.labels(reason)
+        for direction in Direction:
+            self.admission_wait.labels(direction.value)
+        for cap in ANSWER_CAPS:
+            self.answer_caps.labels(cap)
 
     def prepare(
         self,
@@ -402,3 +441,21 @@ class GuardMetrics:
 
     def observe_unhandled(self) -> None:
         self.unhandled.inc()
+
+    # --- admission and answer caps ---------------------------------------------------------------
+    def observe_shed(self, reason: str) -> None:
+        self.shed.labels(_closed(reason, SHED_REASONS)).inc()
+
+    def observe_admission(self, direction: Direction, waited_s: float, in_flight: int, queued: int) -> None:
+        self.admission_wait.labels(direction.value).observe(max(waited_s, 0.0))
+        self.set_admission(in_flight, queued)
+
+    def set_admission(self, in_flight: int, queued: int) -> None:
+        self.admission_in_flight.set(in_flight)
+        self.admission_queued.set(queued)
+
+    def observe_answer_cap(self, cap: str) -> None:
+        self.answer_caps.labels(_closed(cap, ANSWER_CAPS)).inc()
+
+    def set_upstream_pool_in_use(self, connections: int) -> None:
+        self.upstream_pool_in_use.set(connections)

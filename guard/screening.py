@@ -9,6 +9,7 @@ a `DetectorFailure`, never an empty (allowing) result.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import time
@@ -16,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 from guard.detectors.base import Detector
+from guard.detectors.deadline import DeadlineExceededError
 from guard.metrics import GuardMetrics
 from guard.tracing import tracer
 from guard.types import DetectorFailure, FailureReason, Finding, ScanContext, ScanResult
@@ -113,12 +115,13 @@ class Screener:
                 unique.setdefault(digests[index], index)
             batch = [texts[i] for i in unique.values()]
             started = time.perf_counter()
+            timed = dataclasses.replace(ctx, deadline=time.monotonic() + budget_s)
             try:
                 with tracer.start_as_current_span(
                     "guard.detector", attributes={"guard.detector": detector.name, "guard.texts": len(batch)}
                 ):
-                    found = await asyncio.wait_for(detector.detect(batch, ctx), timeout=budget_s)
-            except TimeoutError:
+                    found = await asyncio.wait_for(detector.detect(batch, timed), timeout=budget_s)
+            except (TimeoutError, DeadlineExceededError):
                 self._metrics.observe_detector_failure(detector.name, FailureReason.TIMEOUT)
                 log.warning(
                     "detector timed out",

@@ -118,6 +118,9 @@ class ScanContext:
     tier: str
     route: str = ""  # the policy's route name, never the raw path
     request_id: str = ""
+    # time.monotonic() at which this call's detector budget ends (set by the Screener): long detector
+    # work stops between its units of work once it has passed (guard.detectors.deadline).
+    deadline: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,9 @@ request (503) rather than act unrecorded. Events carry no raw text: the sink sto
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from guard.types import Decision
 
@@ -23,12 +24,23 @@ class DecisionEvent:
     texts: tuple[str, ...]  # for the sink's keyed HMAC only; never written as is
     reviewer: str = ""
     review_outcome: str = ""
+    # Precomputed keyed HMACs of the texts (a streamed answer's, digested as it passed; `texts` is then
+    # empty): the sink writes these instead of computing them (guard.proxy.answer_caps).
+    text_hmacs: tuple[str, ...] | None = None
 
 
 class AuditSink(Protocol):
     async def append(self, event: DecisionEvent) -> None: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class TextDigestSource(Protocol):
+    """A sink whose text HMAC can be computed incrementally: a fresh `hmac` object keyed as the sink's
+    (None when the sink has no key), so a streamed answer is digested as it passes, never kept whole."""
+
+    def text_digest(self) -> hmac.HMAC | None: ...
 
 
 @dataclass(frozen=True, slots=True)

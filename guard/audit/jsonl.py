@@ -13,6 +13,7 @@ rather than begin a second chain. Each append is written, flushed and fsynced on
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import IO
 
 from guard.audit.base import DecisionEvent, ReviewActionEvent
-from guard.audit.records import GENESIS, canonical, decision_body, record_hash, review_action_body, seal
+from guard.audit.records import GENESIS, canonical, decision_body, new_text_digest, record_hash, review_action_body, seal
 from guard.errors import AuditError
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
@@ -140,6 +141,9 @@ class JsonlAuditSink:
                 raise AuditError(f"{self._path}: audit write failed: {type(exc).__name__}") from None
             self._seq += 1
             self._prev = str(record["hash"])
+
+    def text_digest(self) -> hmac.HMAC | None:
+        return new_text_digest(self._key)
 
     async def append(self, event: DecisionEvent) -> None:
         await self._append(decision_body(event, self._key))

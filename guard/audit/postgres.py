@@ -9,13 +9,14 @@ canonical text (not jsonb, which would reorder keys and lose the bytes the hash 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 from collections.abc import AsyncIterator
 
 import psycopg
 
 from guard.audit.base import DecisionEvent, ReviewActionEvent
-from guard.audit.records import GENESIS, canonical, decision_body, review_action_body, seal
+from guard.audit.records import GENESIS, canonical, decision_body, new_text_digest, review_action_body, seal
 from guard.errors import AuditError
 from guard.review.postgres_store import migrate, redact_dsn
 
@@ -69,6 +70,9 @@ class PostgresAuditSink:
                     )
             except psycopg.Error as exc:
                 raise self._error(exc) from None
+
+    def text_digest(self) -> hmac.HMAC | None:
+        return new_text_digest(self._key)
 
     async def append(self, event: DecisionEvent) -> None:
         await self._append(decision_body(event, self._key))

@@ -45,6 +45,11 @@ def text_hmacs(texts: tuple[str, ...], key: bytes) -> list[str]:
     return [hmac.new(key, t.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest() for t in texts]
 
 
+def new_text_digest(key: bytes) -> hmac.HMAC | None:
+    """An incremental `text_hmacs` for one text: `update` it with the text's UTF-8 bytes in pieces."""
+    return hmac.new(key, digestmod=hashlib.sha256) if key else None
+
+
 def enforced(decision: Decision, review_outcome: str) -> str:
     """What the caller got: for a `review`, what the reviewer's outcome (or the timeout) made of it."""
     if decision.action is not Action.REVIEW:
@@ -104,7 +109,7 @@ def decision_body(event: DecisionEvent, key: bytes) -> dict[str, object]:
         "findings": findings,
         "failures": [{"detector": f.detector, "reason": f.reason.value} for f in decision.failures],
         "review": review,
-        "text_hmac": text_hmacs(event.texts, key),
+        "text_hmac": list(event.text_hmacs) if event.text_hmacs is not None else text_hmacs(event.texts, key),
     }
 
 

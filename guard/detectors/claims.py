@@ -167,7 +167,7 @@ class ClaimsDetector:
             raise DetectorError(f"detector '{self.name}' used before load()")
         per_text = [sentences(t) for t in texts]
         flat = [self._normalizer(t[s:e]) for t, spans in zip(texts, per_text, strict=True) for s, e in spans]
-        vectors = await self._encoder.embed(flat)
+        vectors = await self._encoder.embed(flat, ctx.deadline)
         similarities = vectors @ self._matrix.T
         threshold = self.config.threshold()
         results: list[list[Finding]] = []

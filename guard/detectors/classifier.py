@@ -32,6 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from guard.detectors.base import DetectorResources
 from guard.detectors.config import DetectorConfigBase
+from guard.detectors.deadline import check as check_deadline
+from guard.detectors.deadline import segments
 from guard.detectors.encoder import EncoderSpec, SharedEncoder, file_sha256
 from guard.detectors.normalize import TextNormalizer
 from guard.errors import ConfigError, DetectorError
@@ -43,6 +45,9 @@ from guard.types import Category, Finding, ScanContext, Span
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 # Texts shorter than this are windowed on the event loop; longer ones in the executor.
 _INLINE_CHARS = 16_384
+# A long text is windowed in segments of _INLINE_CHARS overlapping by this much (several windows' worth
+# of characters), so no window of the whole text is lost at a segment's edge.
+_SEGMENT_OVERLAP = 2_048
 
 
 class HeadFileRef(BaseModel):
@@ -182,15 +187,71 @@ class TextWindows:
         spans = self._encoder.encoder.token_windows(text, self.whole_tokens, self.window_tokens, self.stride_tokens)
         return [Window(s, e, self._normalizer(text[s:e])) for s, e in spans]
 
-    async def split_all(self, texts: Sequence[str], resources: DetectorResources) -> list[list[Window]]:
+    async def split_all(
+        self, texts: Sequence[str], resources: DetectorResources, deadline: float | None = None
+    ) -> list[list[Window]]:
+        """Windows of every text. Short batches are windowed inline; longer ones in executor jobs of at
+        most `_INLINE_CHARS` characters each (a long text in overlapping segments), with the deadline
+        checked between jobs, so a huge text neither holds the tokenizer for seconds nor outlives its
+        budget (`guard.detectors.deadline`)."""
         if sum(len(t) for t in texts) <= _INLINE_CHARS:
             return [self.split(t) for t in texts]
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(resources.executor, lambda: [self.split(t) for t in texts])
+        out: list[list[Window]] = [[] for _ in texts]
+        for job in _jobs(texts, _SEGMENT_OVERLAP):
+            check_deadline(deadline)
+            pieces = [piece for _, _, piece in job]
+            found = await loop.run_in_executor(resources.executor, self._split_many, pieces)
+            for (index, offset, _), windows in zip(job, found, strict=True):
+                out[index].extend(Window(w.start + offset, w.end + offset, w.text) for w in windows)
+        return out
+
+    def _split_many(self, pieces: list[str]) -> list[list[Window]]:
+        return [self.split(piece) for piece in pieces]
+
+    def _normalize_many(self, pieces: list[str]) -> list[str]:
+        return [self._normalizer(piece) for piece in pieces]
 
     def whole(self, text: str, windows: list[Window]) -> str:
         """The normalised whole text (a text scored whole already has it as its one window)."""
         return windows[0].text if len(windows) == 1 else self._normalizer(text)
+
+    async def whole_all(
+        self, texts: Sequence[str], windows: list[list[Window]], resources: DetectorResources, deadline: float | None
+    ) -> list[str]:
+        """`whole` of every text; a long one normalised in executor jobs of whitespace-cut pieces (the
+        normaliser collapses whitespace, so the joined pieces read as the whole text normalised)."""
+        if sum(len(t) for t in texts) <= _INLINE_CHARS:
+            return [self.whole(t, ws) for t, ws in zip(texts, windows, strict=True)]
+        loop = asyncio.get_running_loop()
+        parts: list[list[str]] = [[] for _ in texts]
+        for index, (text, text_windows) in enumerate(zip(texts, windows, strict=True)):
+            if len(text_windows) == 1:
+                parts[index].append(text_windows[0].text)
+        for job in _jobs([t if len(ws) > 1 else "" for t, ws in zip(texts, windows, strict=True)], 0):
+            check_deadline(deadline)
+            pieces = [piece for _, _, piece in job]
+            found = await loop.run_in_executor(resources.executor, self._normalize_many, pieces)
+            for (index, _, _), normalised in zip(job, found, strict=True):
+                parts[index].append(normalised)
+        return [" ".join(p.strip() for p in text_parts if p.strip()) for text_parts in parts]
+
+
+def _jobs(texts: Sequence[str], overlap: int) -> list[list[tuple[int, int, str]]]:
+    """(text index, offset, piece) in groups of at most `_INLINE_CHARS` characters: short texts together,
+    long ones cut into segments overlapping by `overlap` characters."""
+    jobs: list[list[tuple[int, int, str]]] = [[]]
+    size = 0
+    for index, text in enumerate(texts):
+        if not text:
+            continue
+        for start, end in segments(text, _INLINE_CHARS, overlap):
+            if size + end - start > _INLINE_CHARS and jobs[-1]:
+                jobs.append([])
+                size = 0
+            jobs[-1].append((index, start, text[start:end]))
+            size += end - start
+    return [job for job in jobs if job]
 
 
 class ClassifierDetector:
@@ -223,11 +284,11 @@ class ClassifierDetector:
     async def detect(self, texts: Sequence[str], ctx: ScanContext) -> Sequence[Sequence[Finding]]:
         if self._encoder is None or self._windows is None or self._resources is None:
             raise DetectorError(f"detector '{self.name}' used before load()")
-        windows = await self._windows.split_all(texts, self._resources)
+        windows = await self._windows.split_all(texts, self._resources, ctx.deadline)
         flat = [w.text for ws in windows for w in ws]
-        vectors = await self._encoder.embed(flat)
+        vectors = await self._encoder.embed(flat, ctx.deadline)
         per_head = [(head, head.weights.probabilities(vectors)) for head in self._heads]
-        lexical = await self._lexical_scores(texts, windows)
+        lexical = await self._lexical_scores(texts, windows, ctx.deadline)
         results: list[list[Finding]] = []
         offset = 0
         for index, text_windows in enumerate(windows):
@@ -243,19 +304,21 @@ class ClassifierDetector:
             offset += count
         return results
 
-    async def _lexical_scores(self, texts: Sequence[str], windows: list[list[Window]]) -> list[np.ndarray | None]:
+    async def _lexical_scores(
+        self, texts: Sequence[str], windows: list[list[Window]], deadline: float | None
+    ) -> list[np.ndarray | None]:
         """Per head: the lexical model's score of each normalised whole text (None for a head without one)."""
         if all(head.lexical is None for head in self._heads):
             return [None] * len(self._heads)
         assert self._windows is not None and self._resources is not None
-        text_windows = self._windows
+        whole = await self._windows.whole_all(texts, windows, self._resources, deadline)
 
         def compute() -> list[np.ndarray | None]:
-            whole = [text_windows.whole(t, ws) for t, ws in zip(texts, windows, strict=True)]
             return [head.lexical.scores(whole) if head.lexical is not None else None for head in self._heads]
 
         if sum(len(t) for t in texts) <= _INLINE_CHARS:
             return compute()
+        check_deadline(deadline)
         return await asyncio.get_running_loop().run_in_executor(self._resources.executor, compute)
 
     def _finding(

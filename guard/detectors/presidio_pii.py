@@ -13,6 +13,7 @@ Findings carry offsets, entity type and the recognizer's name, never the matched
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import importlib.metadata
 import re
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from guard.detectors import address
+from guard.detectors import address, deadline
 from guard.detectors.base import DetectorResources
 from guard.detectors.config import DetectorConfigBase
 from guard.errors import ConfigError, DetectorError
@@ -39,7 +40,11 @@ NLP_ONLY_ENTITIES = frozenset({"PERSON", "LOCATION", "NRP", "ORGANIZATION", "DAT
 _LANGUAGE = "en"
 _NER_RECOGNIZER = "SpacyRecognizer"
 # Bump when this module changes what it finds for the same config and packages (cache key).
-_IMPLEMENTATION_VERSION = "2"
+_IMPLEMENTATION_VERSION = "3"  # 3: long texts analysed in overlapping segments
+# Long texts are analysed in segments this long (spaCy takes ~40 ms per KB on one core, so one segment is
+# ~160 ms of work between deadline checks), overlapping by more than any entity presidio finds is long.
+_SEGMENT_CHARS = 4096
+_SEGMENT_OVERLAP = 256
 _WARM_UP_TEXT = (
     "Jane Roe (jane.roe@example.com, +1 212-555-0134) paid with 4111 1111 1111 1111 "
     "and lives at 221B Baker Street."
@@ -191,10 +196,38 @@ class PresidioPIIDetector:
         return engine
 
     async def detect(self, texts: Sequence[str], ctx: ScanContext) -> Sequence[Sequence[Finding]]:
+        """A batch of small texts is one executor job. A long text is analysed in overlapping segments,
+        one job each, with the deadline checked between them (`guard.detectors.deadline`), so a timed-out
+        1 MB prompt stops after the segment in progress and small requests' jobs run in between."""
         if self._engine is None or self._resources is None:
             raise DetectorError(f"detector '{self.name}' was used before load()")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._resources.executor, self._analyze_batch, list(texts))
+        executor = self._resources.executor
+        if sum(len(t) for t in texts) <= _SEGMENT_CHARS:
+            return await loop.run_in_executor(executor, self._analyze_batch, list(texts))
+        out: list[dict[tuple[int, int, str], Finding]] = [{} for _ in texts]
+        jobs: list[list[tuple[int, int, str]]] = [[]]  # (text index, offset, piece)
+        size = 0
+        for index, text in enumerate(texts):
+            for start, end in deadline.segments(text, _SEGMENT_CHARS, _SEGMENT_OVERLAP):
+                if size + end - start > _SEGMENT_CHARS and jobs[-1]:
+                    jobs.append([])
+                    size = 0
+                jobs[-1].append((index, start, text[start:end]))
+                size += end - start
+        for job in jobs:
+            deadline.check(ctx.deadline)
+            found = await loop.run_in_executor(executor, self._analyze_batch, [piece for _, _, piece in job])
+            for (index, offset, _), findings in zip(job, found, strict=True):
+                for finding in findings:
+                    shifted = _shifted(finding, offset)
+                    span = shifted.span
+                    key = (span.start, span.end, span.entity_type) if span is not None else (0, 0, "")
+                    kept = out[index].get(key)
+                    # A span inside the overlap of two segments is found twice: kept once, best score.
+                    if kept is None or kept.score < shifted.score:
+                        out[index][key] = shifted
+        return [sorted(found.values(), key=lambda f: f.span.start if f.span else 0) for found in out]
 
     def _analyze_batch(self, texts: list[str]) -> list[list[Finding]]:
         engine = self._engine
@@ -233,6 +266,13 @@ class PresidioPIIDetector:
     async def aclose(self) -> None:
         self._engine = None
         self._resources = None
+
+
+def _shifted(finding: Finding, offset: int) -> Finding:
+    span = finding.span
+    if span is None or offset == 0:
+        return finding
+    return dataclasses.replace(finding, span=Span(span.start + offset, span.end + offset, span.entity_type))
 
 
 def _drop_ner_overlaps(results: list[RecognizerResult]) -> list[RecognizerResult]:

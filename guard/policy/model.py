@@ -30,6 +30,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from guard.detectors.registry import DetectorConfig
+from guard.policy.limits import AdmissionLimits, AnswerLimits
 from guard.types import Action, Band, Category, Direction
 
 Score = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -123,6 +124,7 @@ class TierPolicy(Strict):
     review: ReviewPolicy = ReviewPolicy()
     input: dict[Category, CategoryTable] = Field(default_factory=dict)
     output: dict[Category, CategoryTable] = Field(default_factory=dict)
+    answer: AnswerLimits = AnswerLimits()  # caps on a streamed answer (guard.policy.limits)
 
     def table(self, direction: Direction) -> dict[Category, CategoryTable]:
         return self.input if direction is Direction.INPUT else self.output
@@ -212,6 +214,17 @@ class Limits(Strict):
     max_json_depth: Annotated[int, Field(gt=0, le=1000)] = 64
     max_texts: Annotated[int, Field(gt=0)] = 10_000
     detector_budget_s: Annotated[float, Field(gt=0, le=120)] = 5.0
+    admission: AdmissionLimits = AdmissionLimits()  # concurrent screening per replica (guard.policy.limits)
+
+    @model_validator(mode="after")
+    def _room_beside_the_largest(self) -> Limits:
+        if self.admission.max_chars <= self.max_body_bytes:
+            raise ValueError(
+                f"admission.max_chars ({self.admission.max_chars}) must be above max_body_bytes "
+                f"({self.max_body_bytes}), so one prompt of the largest accepted size leaves room for the "
+                f"rest; e.g. admission: {{max_chars: {self.max_body_bytes * 3 // 2}}}"
+            )
+        return self
 
 
 class PolicyFile(Strict):

@@ -24,6 +24,7 @@ from guard.errors import RequestError, UpstreamError
 from guard.metrics import GuardMetrics, RejectReason
 from guard.policy.model import TierPolicy
 from guard.proxy import errors
+from guard.proxy.answer_caps import CAP_MESSAGES, AnswerRecord, StreamCaps
 from guard.proxy.asgi_io import send_reply, watch_disconnect
 from guard.proxy.headers import RawHeaders, header_value, media_type, response_headers_for_client
 from guard.proxy.runtime import ActivePolicy
@@ -243,8 +244,11 @@ class OutputRelay:
                 return StepOutcome(spans=spans, redact=spans_to_redact(decision, 0))
             return StepOutcome(spans=spans)
 
+        window = stream_window(tier)
+        record = AnswerRecord(self._stepper.text_digest_factory())
+        caps = StreamCaps(tier.answer, holds_whole=window == sys.maxsize)
         screen = StreamScreen(
-            reader, check, redact, active.policy.refusal_text, stream_window(tier), tier.stream.overlap_chars
+            reader, check, redact, active.policy.refusal_text, window, tier.stream.overlap_chars, record.add
         )
         headers = response_headers_for_client(response.headers)
         headers.extend(extra)
@@ -252,7 +256,18 @@ class OutputRelay:
         first_release: list[float] = []
 
         async def screened(chunk: bytes | None) -> bool:
-            out = await screen.feed(chunk) if chunk is not None else await screen.finish()
+            cap = caps.exceeded(chunk) if chunk is not None else None
+            if cap:
+                out = screen.refuse(CAP_MESSAGES[cap])
+            else:
+                out = await screen.feed(chunk) if chunk is not None else await screen.finish()
+            if not cap and not out.blocked:
+                cap = caps.held_exceeded(screen.held_chars())
+                if cap:
+                    out.chunks.extend(screen.refuse(CAP_MESSAGES[cap]).chunks)
+                    out.blocked = True
+            if cap:
+                self._metrics.observe_answer_cap(cap)
             for piece in out.chunks:
                 await send({"type": "http.response.body", "body": piece, "more_body": True})
             if out.released_text and not first_release and screen.first_text_at is not None:
@@ -267,7 +282,9 @@ class OutputRelay:
             await response.aclose()
         decision = worst[0] if worst else active.allow[(ctx.tier, ctx.direction)]
         try:
-            await self._stepper.audit(active, screen.seen_texts(), ctx, decision, *review_meta)
+            await self._stepper.audit(
+                active, record.texts(), ctx, decision, review_meta[0], review_meta[1], text_hmacs=record.hmacs()
+            )
         except AuditWriteError:
             # The answer has already left; the failure is counted (guard_audit_write_failures_total).
             log.error("audit append failed after a stream ended", extra={"route": ctx.route})

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from opentelemetry.trace import SpanKind
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from guard.codecs.base import Codec, Extraction
+from guard.codecs.base import Codec, Extraction, Reply
 from guard.codecs.registry import TEXTLESS_OUTPUT
 from guard.errors import RequestError, UpstreamError, UpstreamTimeoutError
 from guard.metrics import OTHER, GuardMetrics, RejectReason, status_class
@@ -30,6 +30,7 @@ from guard.policy.model import PolicyFile
 from guard.policy.routes import CanonicalPath, RouteMatch, canonical_path, match_route
 from guard.policy.tiers import resolve_tier
 from guard.proxy import errors
+from guard.proxy.admission import OverloadedError, overload_reply
 from guard.proxy.asgi_io import ClientDisconnectedError, forward_path, read_body, send_reply
 from guard.proxy.unscreened import has_body, not_screened_reply, unscreened_scope
 from guard.logging_setup import set_request_id
@@ -73,6 +74,12 @@ def reject_reason(exc: RequestError) -> str:
     return RejectReason.WRONG_SHAPE
 
 
+def _reply_headers(reply: Reply) -> RawHeaders:
+    headers: RawHeaders = [(b"content-type", reply.content_type.encode())]
+    headers.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers)
+    return headers
+
+
 class Pipeline:
     """One request at a time, many concurrently; no per-request state outside `handle`'s frame."""
 
@@ -107,6 +114,7 @@ class Pipeline:
         policy = active.policy
         query = scope.get("query_string", b"").decode("latin-1")
         method: str = scope["method"]
+        codec: Codec | None = None
         try:
             canonical = canonical_path(forward_path(scope)[0])
             match = match_route(policy, canonical, method)
@@ -163,6 +171,10 @@ class Pipeline:
             await self._output.respond(
                 active, codec, response, send, receive, out_ctx, in_verdict, id_header, screen_output, before_upstream
             )
+        except OverloadedError as exc:
+            # Shed before screening: an API-shaped 429/503 with Retry-After, never a verdict.
+            shed = overload_reply(codec, exc)
+            await send_reply(send, shed.status, shed.body, [*_reply_headers(shed), id_header])
         except RequestError as exc:
             self._metrics.observe_rejected(reject_reason(exc))
             await send_reply(send, exc.status, errors.error_body(exc.message, exc.code), [*_JSON, id_header])
@@ -234,8 +246,7 @@ class Pipeline:
             await send_reply(send, 202, body, [*_JSON, (_DECISION, b"review"), id_header])
             return
         reply = codec.refuse_input(resolution.decision, resolution.message)
-        headers: RawHeaders = [(b"content-type", reply.content_type.encode())]
-        headers.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers)
+        headers = _reply_headers(reply)
         headers += [(_DECISION, _VERDICT_BYTES[resolution.verdict]), id_header]
         await send_reply(send, reply.status, reply.body, headers)
 

@@ -11,15 +11,21 @@ from dataclasses import dataclass
 from opentelemetry import trace
 
 from guard.actions.redact import redact, spans_to_redact
-from guard.audit.base import AuditSink, DecisionEvent
+from guard.audit.base import AuditSink, DecisionEvent, TextDigestSource
 from guard.errors import GuardError
 from guard.metrics import GuardMetrics
 from guard.policy.decide import decide
+from guard.proxy.admission import Admission
+from guard.proxy.answer_caps import DigestFactory
 from guard.proxy.runtime import ActivePolicy
 from guard.review.base import HoldRequest, ReviewGate, ReviewOutcome
 from guard.screening import Screener
 from guard.tracing import tracer
 from guard.types import Action, Decision, Direction, ScanContext, Verdict
+
+
+def _no_digest() -> None:
+    return None
 
 
 # One line per decision (route, tier, direction, verdict, categories; never text), on a logger of its own so
@@ -99,7 +105,9 @@ class Stepper:
         metrics: GuardMetrics,
         review_gate: ReviewGate | None,
         audit_sink: AuditSink | None,
+        admission: Admission | None = None,
     ) -> None:
+        self._admission = admission
         self._screener = screener
         self._metrics = metrics
         self._gate = review_gate
@@ -110,7 +118,13 @@ class Stepper:
         if not detectors:
             return active.allow[(ctx.tier, ctx.direction)]
         scan = ScanContext(ctx.direction, ctx.tier, ctx.route, ctx.request_id)
-        result = await self._screener.screen(texts, detectors, scan, active.policy.limits.detector_budget_s)
+        limits = active.policy.limits
+        if self._admission is None:
+            result = await self._screener.screen(texts, detectors, scan, limits.detector_budget_s)
+        else:
+            # Admitted first (or shed with OverloadedError); the detector budget starts after the wait.
+            async with self._admission.admit(limits.admission, sum(map(len, texts)), ctx.direction):
+                result = await self._screener.screen(texts, detectors, scan, limits.detector_budget_s)
         with tracer.start_as_current_span("guard.decide") as span:
             decision = decide(active.policy, result, ctx.direction, ctx.tier)
             span.set_attribute("guard.action", decision.action.value)
@@ -152,6 +166,7 @@ class Stepper:
         decision: Decision,
         reviewer: str = "",
         outcome: str = "",
+        text_hmacs: tuple[str, ...] | None = None,
     ) -> None:
         log_decision(ctx, decision)
         self._metrics.observe_tier_action(ctx.direction, ctx.tier, decision.action)
@@ -166,6 +181,7 @@ class Stepper:
             texts=tuple(texts),
             reviewer=reviewer,
             review_outcome=outcome,
+            text_hmacs=text_hmacs,
         )
         try:
             await self._audit.append(event)
@@ -173,6 +189,15 @@ class Stepper:
             # Acting unrecorded is worse than not acting: the caller gets a 503 (guard/audit/base.py).
             self._metrics.observe_audit_failure()
             raise AuditWriteError("audit append failed") from exc
+
+    def text_digest_factory(self) -> DigestFactory | None:
+        """How a streamed answer is digested for the audit record as it passes (None: keep its text;
+        the sink computes the HMAC itself). No sink: nothing is recorded, so nothing is kept."""
+        if self._audit is None:
+            return _no_digest
+        if isinstance(self._audit, TextDigestSource):
+            return self._audit.text_digest
+        return None
 
     async def hold(
         self, texts: Sequence[str], ctx: StepContext, decision: Decision, body: bytes

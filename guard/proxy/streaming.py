@@ -72,7 +72,10 @@ class StreamScreen:
         refusal_text: str,
         window_chars: int,
         overlap_chars: int,
+        record: Callable[[int, str], None] | None = None,
     ) -> None:
+        """`record(choice, text)` is given every upstream text as it arrives (the audit digest,
+        `guard.proxy.answer_caps.AnswerRecord`); without it the texts are kept for `seen_texts`."""
         self._reader = reader
         self._check = check
         self._redactor = redactor
@@ -81,6 +84,7 @@ class StreamScreen:
         self._overlap = overlap_chars
         self._pending: dict[int, str] = {}
         self._seen: dict[int, list[str]] = {}
+        self._record = record or self._keep
         self.blocked = False
         self.first_text_at: float | None = None  # perf_counter of the first upstream text
         self.steps = 0
@@ -88,6 +92,16 @@ class StreamScreen:
     def seen_texts(self) -> tuple[str, ...]:
         """Every choice's whole upstream text so far (for the audit record's HMAC, never logged)."""
         return tuple("".join(parts) for _, parts in sorted(self._seen.items()))
+
+    def _keep(self, choice: int, text: str) -> None:
+        self._seen.setdefault(choice, []).append(text)
+
+    def refuse(self, message: str) -> StreamOutput:
+        """End the stream now with refusal events carrying `message` (a cap was reached); held text is
+        dropped, never released."""
+        self.blocked = True
+        self._pending.clear()
+        return StreamOutput(chunks=[self._reader.render_refusal(message)], blocked=True)
 
     def held_chars(self) -> int:
         return sum(len(text) for text in self._pending.values())
@@ -115,7 +129,7 @@ class StreamScreen:
                     continue
                 if self.first_text_at is None:
                     self.first_text_at = time.perf_counter()
-                self._seen.setdefault(piece.choice, []).append(piece.text)
+                self._record(piece.choice, piece.text)
                 pending = self._pending.get(piece.choice, "") + piece.text
                 self._pending[piece.choice] = pending
                 if len(pending) >= self._window:

@@ -16,9 +16,9 @@ Contract for implementations:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import aiohttp
 from multidict import CIMultiDict
@@ -84,14 +84,25 @@ class UpstreamTimeouts:
     pool_s: float
 
 
-class _AiohttpResponse:
-    __slots__ = ("status", "headers", "_response", "_done")
+@runtime_checkable
+class PooledUpstream(Protocol):
+    """An upstream with a bounded connection pool, for `/readyz` (issue 15: 260 held streams exhausted
+    the pool while the guard said ready)."""
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
+    def saturated(self) -> bool:
+        """Every pooled connection is held by a request (or waited for): new requests would queue."""
+        ...
+
+
+class _AiohttpResponse:
+    __slots__ = ("status", "headers", "_response", "_done", "_release")
+
+    def __init__(self, response: aiohttp.ClientResponse, release: Callable[[], None]) -> None:
         self.status = response.status
         self.headers: RawHeaders = list(response.raw_headers)
         self._response = response
         self._done = False
+        self._release: Callable[[], None] | None = release
 
     async def read(self, limit: int) -> bytes:
         declared = self._response.content_length
@@ -129,6 +140,9 @@ class _AiohttpResponse:
         self._done = True
 
     async def aclose(self) -> None:
+        if self._release is not None:
+            self._release()
+            self._release = None
         if self._done:
             self._response.release()
         else:
@@ -139,7 +153,16 @@ class _AiohttpResponse:
 class AiohttpUpstream:
     """One pooled `ClientSession` per app, created on the running loop in `start()`."""
 
-    def __init__(self, base_url: str, timeouts: UpstreamTimeouts, max_connections: int) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        timeouts: UpstreamTimeouts,
+        max_connections: int,
+        on_pool_change: Callable[[int], None] | None = None,
+    ) -> None:
+        """`on_pool_change(held)` is told how many requests hold (or wait for) a pooled connection."""
+        self._held = 0
+        self._on_pool_change = on_pool_change
         base = URL(base_url)
         self._origin = str(base.origin())
         self._prefix = base.raw_path.rstrip("/")
@@ -183,6 +206,7 @@ class AiohttpUpstream:
                 self._urls.clear()
             self._urls[key] = url
         out = CIMultiDict((k.decode("latin-1"), v.decode("latin-1")) for k, v in headers)
+        self._hold(1)
         try:
             if len(body) > _WRITE_BUFFERED:
                 # aiohttp has no write timeout, and a body past the transport's buffer can stall on an
@@ -197,11 +221,22 @@ class AiohttpUpstream:
                 response = await session.request(
                     method, url, headers=out, data=body or None, allow_redirects=False, compress=None
                 )
-        except TimeoutError:
-            raise UpstreamTimeoutError("upstream timed out") from None
-        except aiohttp.ClientError:
-            raise UpstreamConnectError("upstream unreachable") from None
-        return _AiohttpResponse(response)
+        except BaseException as exc:
+            self._hold(-1)
+            if isinstance(exc, TimeoutError):
+                raise UpstreamTimeoutError("upstream timed out") from None
+            if isinstance(exc, aiohttp.ClientError):
+                raise UpstreamConnectError("upstream unreachable") from None
+            raise
+        return _AiohttpResponse(response, lambda: self._hold(-1))
+
+    def _hold(self, delta: int) -> None:
+        self._held += delta
+        if self._on_pool_change is not None:
+            self._on_pool_change(self._held)
+
+    def saturated(self) -> bool:
+        return self._held >= self._max_connections
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -36,6 +36,7 @@ class Mode(str, Enum):
     GARBAGE_SSE = "garbage_sse"  # 200 text/event-stream whose events are not valid JSON (with `marker`)
     HUGE_HEADERS = "huge_headers"  # a response head of `header_bytes` bytes
     SCRIPTED = "scripted"  # 200 with `content_type`, then `chunks` written one by one, then close
+    ENDLESS_SSE = "endless_sse"  # a chat stream of `total_bytes` (events of ~4 KiB of benign text), as fast as read
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,7 @@ class Behaviour:
     chunks: tuple[bytes, ...] = ()
     content_type: str = "text/event-stream"
     chunk_pause_s: float = 0.005
+    total_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +261,20 @@ class FaultServer:
                 writer.write(chunk)
                 await writer.drain()
                 await asyncio.sleep(b.chunk_pause_s)
+            writer.close()
+            return False
+        if b.mode is Mode.ENDLESS_SSE:
+            # Generated as it is sent: a 400 MB answer never sits in this process's memory.
+            writer.write(_head(200, "text/event-stream", None))
+            writer.write(sse_event(None).replace(b'"delta": {}', b'"delta": {"role": "assistant"}'))
+            event = sse_event("The quarterly figures are summarised below in plain words. " * 68)
+            sent = 0
+            while sent < b.total_bytes:
+                writer.write(event)
+                sent += len(event)
+                await writer.drain()
+            writer.write(sse_event(None, "stop") + b"data: [DONE]\n\n")
+            await writer.drain()
             writer.close()
             return False
         raise ValueError(f"unknown mode {b.mode}")
