@@ -105,5 +105,11 @@ class AnthropicMessagesCodec(OpenAIJsonCodec):
         categories = [category.value for category in decision.categories]
         return anthropic_error(400, "invalid_request_error", message, code="content_filter", categories=categories)
 
+    def render_error(self, status: int, message: str, code: str, error_type: str) -> Reply:
+        """The guard's own errors (overload shedding) in Anthropic's shape and error types, so the SDK raises
+        its RateLimitError (429) or InternalServerError (503) and retries as it does for the API's own."""
+        kind = {429: "rate_limit_error", 503: "overloaded_error"}.get(status, "api_error")
+        return anthropic_error(status, kind, message, code=code)
+
     def stream_reader(self) -> AnthropicStreamReader:
         return AnthropicStreamReader(self._limits.max_body_bytes)

@@ -97,6 +97,10 @@ class _OllamaCodec(OpenAIJsonCodec):
     def refuse_input(self, decision: Decision, message: str) -> Reply:
         return ollama_refusal(decision, message)
 
+    def render_error(self, status: int, message: str, code: str, error_type: str) -> Reply:
+        """The guard's own errors (overload shedding) in Ollama's `{"error": ...}` shape."""
+        return Reply(status, dumps({"error": message, "code": code}))
+
     def stream_reader(self) -> OllamaStreamReader:
         return OllamaStreamReader(self.chat, self._limits.max_body_bytes)
 

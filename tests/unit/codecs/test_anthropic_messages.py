@@ -127,3 +127,15 @@ def test_rendered_text_keeps_the_block_kind() -> None:
     reader.feed(STREAM)
     delta = json.loads(reader.render_text(1, '{"to": "<E>"}').decode().splitlines()[1][6:])
     assert delta["delta"] == {"type": "input_json_delta", "partial_json": '{"to": "<E>"}'}
+
+
+def test_the_guards_own_overload_errors_come_in_anthropics_shape() -> None:
+    from guard.proxy.admission import QUEUE_FULL, QUEUE_TIMEOUT, OverloadedError, overload_reply
+
+    codec = AnthropicMessagesCodec(BodyLimits())
+    for error in (OverloadedError(QUEUE_FULL, 1), OverloadedError(QUEUE_TIMEOUT, 2)):
+        reply = overload_reply(codec, error)
+        body = json.loads(reply.body)
+        assert reply.status == error.status and body["type"] == "error"
+        assert body["error"]["type"] == {429: "rate_limit_error", 503: "overloaded_error"}[error.status]
+        assert ("retry-after", str(error.retry_after_s)) in reply.headers
