@@ -132,7 +132,7 @@ def test_rendered_text_keeps_the_block_kind() -> None:
 def test_the_guards_own_overload_errors_come_in_anthropics_shape() -> None:
     from guard.proxy.admission import QUEUE_FULL, QUEUE_TIMEOUT, OverloadedError, overload_reply
 
-    codec = AnthropicMessagesCodec(BodyLimits())
+    codec = CODEC
     for error in (OverloadedError(QUEUE_FULL, 1), OverloadedError(QUEUE_TIMEOUT, 2)):
         reply = overload_reply(codec, error)
         body = json.loads(reply.body)
