@@ -74,7 +74,9 @@ class Reply:
 
 @dataclass(frozen=True, slots=True)
 class TextDelta:
-    """A piece of streamed model text for one choice, to be screened before release."""
+    """A piece of streamed model text, to be screened before release. `choice` keys one text stream of
+    the response that is held back and screened on its own: a choice, or one field of a choice (its
+    reasoning, a tool call's arguments); `render_text` gets the same key back."""
 
     choice: int
     text: str
@@ -82,12 +84,14 @@ class TextDelta:
 
 @dataclass(frozen=True, slots=True)
 class Passthrough:
-    """A streamed event without screenable text, forwarded as is. With `barrier`, every choice's held
-    text must be screened and released before it (a finish or usage event); without, it may go at once
-    (a role preamble, an SSE comment)."""
+    """A streamed event forwarded as is. With `barrier`, every choice's held text must be screened and
+    released before it (a finish or usage event); without, it may go at once (a role preamble, an SSE
+    comment). `texts` are strings the event carries that the reader cannot re-render: they are screened
+    whole before the event goes, and the stream is refused where they would need changing."""
 
     raw: bytes
     barrier: bool = True
+    texts: tuple[str, ...] = ()
 
 
 StreamPiece = TextDelta | Passthrough

@@ -70,13 +70,14 @@ class OpenAICompletionsCodec(OpenAIJsonCodec):
 
 
 class CompletionsStreamReader(OpenAIStreamReader):
-    """`text_completion` chunk events: the text is `choices[*].text`."""
+    """`text_completion` chunk events: the text is `choices[*].text` (channel `text`)."""
 
     object_name = "text_completion"
+    content_channel = "text"
 
-    def text_of(self, choice: JsonObject) -> str:
+    def texts_of(self, choice: JsonObject) -> list[tuple[str, str]]:
         text = choice.get("text")
-        return text if isinstance(text, str) else ""
+        return [("text", text)] if isinstance(text, str) else []
 
     def without_text(self, choice: JsonObject) -> JsonObject:
         stripped = {**choice, "text": ""}
@@ -87,8 +88,8 @@ class CompletionsStreamReader(OpenAIStreamReader):
     def is_final(self, choice: JsonObject) -> bool:
         return choice.get("finish_reason") is not None
 
-    def has_role(self, choice: JsonObject) -> bool:
+    def has_preamble(self, choice: JsonObject) -> bool:
         return False
 
-    def text_choice(self, index: int, text: str, finish_reason: str | None) -> JsonObject:
+    def text_choice(self, index: int, channel: str, text: str, finish_reason: str | None) -> JsonObject:
         return {"text": text, "index": index, "logprobs": None, "finish_reason": finish_reason}
