@@ -27,7 +27,7 @@ from guard.codecs.openai_common import JsonObject, OpenAIJsonCodec, refused_choi
 from guard.codecs.openai_stream import OpenAIStreamReader
 from guard.types import Direction, Span
 
-__all__ = ["TOOL_CALL_ROLE", "ChatLiterals", "ChatStreamReader", "OpenAIChatCodec"]
+__all__ = ["TOOL_CALL_ROLE", "ChatLiterals", "ChatStreamReader", "OpenAIChatCodec", "logprobs_splices"]
 
 # Delta fields whose string is a text channel of its own, rendered back into the same field.
 _TEXT_FIELDS = ("content", "reasoning_content", "reasoning", "refusal")
@@ -39,9 +39,25 @@ _TRANSCRIPT = "audio.transcript"
 
 @dataclass(frozen=True, slots=True)
 class ChatLiterals(SlotLiterals):
-    """The chat codec's extraction handle: per slot, the index into `choices` it came from (answers)."""
+    """The extraction handle of answers whose choices carry logprobs: per slot, its index into `choices`."""
 
     choices: tuple[int | None, ...]
+
+
+def logprobs_splices(extraction: Extraction, replacements: Mapping[int, Replacement]) -> list[tuple[int, int, str]]:
+    """Raw splices that set `logprobs` to null on each choice a replacement touches (for `rewrite_slots`)."""
+    handle = extraction.handle
+    if not isinstance(handle, ChatLiterals) or not isinstance(handle.document.value, dict):
+        return []
+    changed = {handle.choices[i] for i in replacements if 0 <= i < len(handle.choices)}
+    choices = handle.document.value.get("choices")
+    splices: list[tuple[int, int, str]] = []
+    for index in sorted(c for c in changed if c is not None):
+        if isinstance(choices, list) and index < len(choices) and choices[index].get("logprobs") is not None:
+            span = value_span(handle.document.text, ("choices", index, "logprobs"))
+            if span is not None:
+                splices.append((span[0], span[1], "null"))
+    return splices
 
 
 class OpenAIChatCodec(OpenAIJsonCodec):
@@ -70,17 +86,7 @@ class OpenAIChatCodec(OpenAIJsonCodec):
         return Extraction(slots, stream, handle)
 
     def rewrite(self, body: bytes, extraction: Extraction, replacements: Mapping[int, Replacement]) -> bytes:
-        handle = extraction.handle
-        splices: list[tuple[int, int, str]] = []
-        if isinstance(handle, ChatLiterals) and isinstance(handle.document.value, dict):
-            changed = {handle.choices[i] for i in replacements if 0 <= i < len(handle.choices)} - {None}
-            choices = handle.document.value.get("choices")
-            for index in sorted(c for c in changed if c is not None):
-                if isinstance(choices, list) and index < len(choices) and choices[index].get("logprobs") is not None:
-                    span = value_span(handle.document.text, ("choices", index, "logprobs"))
-                    if span is not None:
-                        splices.append((span[0], span[1], "null"))
-        return rewrite_slots(body, extraction, replacements, splices)
+        return rewrite_slots(body, extraction, replacements, logprobs_splices(extraction, replacements))
 
     def refused_answer(self, value: JsonObject, refusal_text: str) -> JsonObject:
         choices = []

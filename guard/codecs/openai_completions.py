@@ -2,12 +2,18 @@
 
 Request texts: `prompt` (a string or a list of strings) and `suffix`. Token-array prompts are refused:
 they cannot be screened without the model's tokenizer, and letting them through would be a bypass.
-Response texts: `choices[*].text`; streamed, each chunk's `choices[*].text` is a delta.
+Response texts: `choices[*].text`; streamed, each chunk's `choices[*].text` is a delta. A redacted
+choice's `logprobs` become null (their tokens spell the original text), as in chat.
 """
 
 from __future__ import annotations
 
-from guard.codecs.jsonscan import JsonStr
+from collections.abc import Mapping
+
+from guard.codecs.base import Extraction, Replacement, TextSlot
+from guard.codecs.jsonscan import JsonStr, check_slot_count, parse_json
+from guard.codecs.jsonsplice import rewrite_slots
+from guard.codecs.openai_chat import ChatLiterals, logprobs_splices
 from guard.codecs.openai_common import (
     JsonObject,
     OpenAIJsonCodec,
@@ -60,6 +66,20 @@ class OpenAICompletionsCodec(OpenAIJsonCodec):
                 raise shape_error(Direction.OUTPUT, f"choices[{i}].text must be a string, not {type_name(text)}")
             texts.append((text, "assistant"))
         return texts
+
+    def extract(self, body: bytes, direction: Direction) -> Extraction:
+        if direction is Direction.INPUT:
+            return super().extract(body, direction)
+        document = parse_json(body, self._limits.max_json_depth, direction)
+        texts = self.response_texts(document.value)  # checks the shape, naming the field at fault
+        owner = {id(choice.get("text")): i for i, choice in enumerate(response_choices(document.value))}
+        found = [(text, owner.get(id(text))) for text, _ in texts]
+        check_slot_count(len(found), self._limits.max_texts, direction)
+        slots = tuple(TextSlot(i, str(text), "assistant") for i, (text, _) in enumerate(found))
+        return Extraction(slots, False, ChatLiterals(document, tuple(t for t, _ in found), tuple(c for _, c in found)))
+
+    def rewrite(self, body: bytes, extraction: Extraction, replacements: Mapping[int, Replacement]) -> bytes:
+        return rewrite_slots(body, extraction, replacements, logprobs_splices(extraction, replacements))
 
     def refused_answer(self, value: JsonObject, refusal_text: str) -> JsonObject:
         choices = [refused_choice(choice, {"text": refusal_text}) for choice in response_choices(value)]

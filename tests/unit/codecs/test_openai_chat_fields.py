@@ -65,3 +65,16 @@ def test_redacting_a_choice_drops_only_its_logprobs_and_keeps_every_other_byte()
     assert out == expected
     # Nothing redacted: the body is returned as sent, logprobs included.
     assert CODEC.rewrite(ANSWER, extraction, {}) == ANSWER
+
+
+def test_completions_redaction_drops_that_choices_logprobs() -> None:
+    from guard.codecs.openai_completions import OpenAICompletionsCodec
+
+    codec = OpenAICompletionsCodec(BodyLimits(1 << 20, 64))
+    body = (
+        b'{"choices": [{"index": 0, "text": "ann@example.com", "logprobs": {"tokens": ["ann@example.com"]}},'
+        b' {"index": 1, "text": "ok", "logprobs": {"tokens": ["ok"]}}]}'
+    )
+    extraction = codec.extract(body, Direction.OUTPUT)
+    out = codec.rewrite(body, extraction, {0: "<EMAIL>"})
+    assert out == body.replace(b'"ann@example.com", "logprobs": {"tokens": ["ann@example.com"]}', b'"<EMAIL>", "logprobs": null')
