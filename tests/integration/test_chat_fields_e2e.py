@@ -71,8 +71,25 @@ def _call(guard: GuardThread, stream: bool, **kwargs: Any) -> str:
     kwargs.setdefault("messages", [{"role": "user", "content": "hello"}])
     if not stream:
         return _client(guard).chat.completions.create(model="fake-model", **kwargs).model_dump_json()
-    chunks = _client(guard).chat.completions.create(model="fake-model", stream=True, **kwargs)
-    return "\n".join(chunk.model_dump_json() for chunk in chunks)
+    chunks = [c.model_dump() for c in _client(guard).chat.completions.create(model="fake-model", stream=True, **kwargs)]
+    # Each field's pieces joined, as a client reassembles them: a value split over two events shows whole.
+    fields: dict[str, str] = {}
+    for chunk in chunks:
+        for choice in chunk["choices"]:
+            _join(fields, f"{choice['index']}", choice["delta"])
+    return "\n".join([json.dumps(chunks), *fields.values()])
+
+
+def _join(fields: dict[str, str], path: str, value: object) -> None:
+    if isinstance(value, str):
+        fields[path] = fields.get(path, "") + value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _join(fields, f"{path}.{key}", item)
+    elif isinstance(value, list):
+        for position, item in enumerate(value):
+            index = item.get("index", position) if isinstance(item, dict) else position
+            _join(fields, f"{path}[{index}]", item)
 
 
 # --- requests: where the caller puts text ------------------------------------------------------------
