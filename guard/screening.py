@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from guard.detectors.base import Detector
 from guard.detectors.deadline import DeadlineExceededError
+from guard.detectors.percent import ViewedBatch
 from guard.metrics import GuardMetrics
 from guard.tracing import tracer
 from guard.types import DetectorFailure, FailureReason, Finding, ScanContext, ScanResult
@@ -64,6 +65,18 @@ class Screener:
         self._metrics = metrics
 
     async def screen(
+        self,
+        texts: Sequence[str],
+        detectors: Sequence[Detector],
+        ctx: ScanContext,
+        budget_s: float,
+    ) -> ScanResult:
+        """Findings per text. A text with percent-escapes is also screened decoded, its view's findings
+        mapped back to raw offsets (`guard.detectors.percent`: data hidden in a URL, issue 9)."""
+        batch = ViewedBatch.of(texts)
+        return batch.fold(await self._screen(batch.texts, detectors, ctx, budget_s))
+
+    async def _screen(
         self,
         texts: Sequence[str],
         detectors: Sequence[Detector],

@@ -74,7 +74,9 @@ class Reply:
 
 @dataclass(frozen=True, slots=True)
 class TextDelta:
-    """A piece of streamed model text for one choice, to be screened before release."""
+    """A piece of streamed model text, to be screened before release. `choice` keys one text stream of
+    the response that is held back and screened on its own: a choice, or one field of a choice (its
+    reasoning, a tool call's arguments); `render_text` gets the same key back."""
 
     choice: int
     text: str
@@ -82,9 +84,10 @@ class TextDelta:
 
 @dataclass(frozen=True, slots=True)
 class Passthrough:
-    """A streamed event without screenable text, forwarded as is. With `barrier`, every choice's held
-    text must be screened and released before it (a finish or usage event); without, it may go at once
-    (a role preamble, an SSE comment).
+    """A streamed event forwarded as is. With `barrier`, every choice's held text must be screened and
+    released before it (a finish or usage event); without, it may go at once (a role preamble, an SSE
+    comment). `texts` are strings the event carries that the reader cannot re-render: they are screened
+    whole before the event goes, and the stream is refused where they would need changing.
 
     `render`, when set, gives the bytes to send in place of `raw`, called once the held text before
     the event has been released: for final events that repeat the whole text (Responses' `*.done` and
@@ -92,6 +95,7 @@ class Passthrough:
 
     raw: bytes
     barrier: bool = True
+    texts: tuple[str, ...] = ()
     render: Callable[[], bytes] | None = None
 
     def bytes_to_send(self) -> bytes:

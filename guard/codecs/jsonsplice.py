@@ -8,12 +8,16 @@ strict UTF-8 decoding and encoding are inverse, so "character" and "byte" preser
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from difflib import SequenceMatcher
 
 from guard.codecs.base import Extraction, Replacement, TextEdit
-from guard.codecs.jsonscan import JsonDocument, JsonStr, SlotLiterals
+from guard.codecs.jsonscan import JsonDocument, JsonStr, SlotLiterals, scanstring
+
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\n\r]*")
 
 _ESCAPED = re.compile(r'["\\\x00-\x1f\ud800-\udfff]')
 _SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
@@ -101,10 +105,16 @@ def _finer(old: str, edit: TextEdit) -> list[TextEdit]:
     ]
 
 
-def rewrite_strings(document: JsonDocument, changes: Iterable[tuple[JsonStr, Replacement]]) -> bytes:
-    """The body with each literal's decoded text changed as given; all other bytes as they were."""
+def rewrite_strings(
+    document: JsonDocument,
+    changes: Iterable[tuple[JsonStr, Replacement]],
+    raw_splices: Iterable[tuple[int, int, str]] = (),
+) -> bytes:
+    """The body with each literal's decoded text changed as given, and each `(start, end, json)` of
+    `raw_splices` (offsets into the decoded body text, e.g. from `value_span`) replaced by that JSON
+    text; all other bytes as they were."""
     text = document.text
-    splices: list[tuple[int, int, str]] = []
+    splices: list[tuple[int, int, str]] = list(raw_splices)
     for literal, replacement in changes:
         edits = as_edits(literal, replacement)
         if not edits:
@@ -135,8 +145,14 @@ def rewrite_strings(document: JsonDocument, changes: Iterable[tuple[JsonStr, Rep
     return "".join(pieces).encode("utf-8")
 
 
-def rewrite_slots(body: bytes, extraction: Extraction, replacements: Mapping[int, Replacement]) -> bytes:
-    """`Codec.rewrite` for codecs whose extraction handle is `SlotLiterals`."""
+def rewrite_slots(
+    body: bytes,
+    extraction: Extraction,
+    replacements: Mapping[int, Replacement],
+    raw_splices: Iterable[tuple[int, int, str]] = (),
+) -> bytes:
+    """`Codec.rewrite` for codecs whose extraction handle is `SlotLiterals` (`raw_splices` as in
+    `rewrite_strings`)."""
     handle = extraction.handle
     if not isinstance(handle, SlotLiterals):
         if not replacements:
@@ -149,4 +165,39 @@ def rewrite_slots(body: bytes, extraction: Extraction, replacements: Mapping[int
         if not 0 <= index < len(handle.literals):
             raise ValueError(f"no slot {index}; the extraction has {len(handle.literals)}")
         changes.append((handle.literals[index], replacement))
-    return rewrite_strings(handle.document, changes)
+    return rewrite_strings(handle.document, changes, raw_splices)
+
+
+def value_span(text: str, path: Sequence[str | int]) -> tuple[int, int] | None:
+    """Where the value at `path` (object keys and list indexes from the root) sits in the decoded text
+    of a body `parse_json` accepted: `(start, end)`, or None when the path leads nowhere. Values beside
+    the path are skipped at C speed (`raw_decode`), never re-parsed by hand."""
+
+    def space(at: int) -> int:
+        match = _SPACE.match(text, at)
+        return match.end() if match is not None else at
+
+    pos = space(0)
+    for step in path:
+        opener = "{" if isinstance(step, str) else "["
+        if not text.startswith(opener, pos):
+            return None
+        pos = space(pos + 1)
+        count = 0
+        while not text.startswith("}" if isinstance(step, str) else "]", pos):
+            if isinstance(step, str):
+                key, pos = scanstring(text, pos + 1, True)
+                pos = space(space(pos) + 1)  # past the ':'
+                if key == step:
+                    break
+            elif count == step:
+                break
+            _, pos = _DECODER.raw_decode(text, pos)
+            pos = space(pos)
+            count += 1
+            if text.startswith(",", pos):
+                pos = space(pos + 1)
+        else:
+            return None
+    _, end = _DECODER.raw_decode(text, pos)
+    return pos, end

@@ -1,82 +1,63 @@
 """Codec for OpenAI chat completions (`POST /v1/chat/completions`), JSON and SSE.
 
-Request texts: `messages[*].content` when it is a string, and the `text` of each `{"type": "text"}` part
-when it is a list; the slot role is the message's role. Other part types (images, audio, files) carry no
-text to screen and are skipped. Response texts: `choices[*].message.content` (null is skipped). In both
-directions the arguments of function tool calls (`tool_calls[*].function.arguments`, a JSON-encoded
-string the model wrote) are screened too, with slot role `tool_call`: personal data or an injection can
-ride in them as well as in the content.
+Which fields are screened in requests and answers is `openai_chat_fields`' job (every text a person or a
+model wrote: content parts, names, refusals, reasoning, tool and legacy function-call arguments, tool
+descriptions, `user`, `metadata`, audio transcripts). Every choice of an `n > 1` answer is its own texts.
+
+When a redaction changes a choice's text, that choice's `logprobs` become `null`: their tokens spell the
+original text (issue 15), and the guard cannot recompute them for the placeholder. A refused answer
+drops them too. Streams never carry them (see `openai_stream`).
+
+Streamed, each text field of each choice is its own channel (held back and screened on its own). Tool-call
+and function-call arguments are JSON text: a placeholder may only replace characters inside a JSON
+string of them, or the caller would reassemble broken arguments, so any other redaction refuses the
+stream (`redactable`).
 """
 
 from __future__ import annotations
 
-from guard.codecs.jsonscan import JsonStr
-from guard.codecs.openai_common import (
-    JsonObject,
-    OpenAIJsonCodec,
-    refused_choice,
-    response_choices,
-    shape_error,
-    type_name,
-)
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from guard.codecs.base import Extraction, Replacement, TextSlot
+from guard.codecs.jsonscan import JsonStr, SlotLiterals, check_slot_count, parse_json
+from guard.codecs.jsonsplice import rewrite_slots, value_span
+from guard.codecs.openai_chat_fields import TOOL_CALL_ROLE, Found, request_texts, response_texts
+from guard.codecs.openai_common import JsonObject, OpenAIJsonCodec, refused_choice, response_choices
 from guard.codecs.openai_stream import OpenAIStreamReader
-from guard.types import Direction
+from guard.types import Direction, Span
 
-# Delta keys that carry nothing final: the role announcement and the text itself.
-_PLAIN_DELTA_KEYS = frozenset({"role", "content"})
+__all__ = ["TOOL_CALL_ROLE", "ChatLiterals", "ChatStreamReader", "OpenAIChatCodec", "logprobs_splices"]
+
+# Delta fields whose string is a text channel of its own, rendered back into the same field.
+_TEXT_FIELDS = ("content", "reasoning_content", "reasoning", "refusal")
+_KNOWN_DELTA_KEYS = frozenset({"role", *_TEXT_FIELDS, "tool_calls", "function_call", "audio"})
+_TOOL_CALL = "tool_calls."  # channel prefix, followed by the tool call's index
+_FUNCTION_CALL = "function_call"
+_TRANSCRIPT = "audio.transcript"
 
 
-TOOL_CALL_ROLE = "tool_call"
+@dataclass(frozen=True, slots=True)
+class ChatLiterals(SlotLiterals):
+    """The extraction handle of answers whose choices carry logprobs: per slot, its index into `choices`."""
+
+    choices: tuple[int | None, ...]
 
 
-def _tool_call_texts(message: dict[str, object]) -> list[tuple[JsonStr, str]]:
-    """The arguments string of each function tool call; other tool call shapes carry no model text."""
-    calls = message.get("tool_calls")
-    if not isinstance(calls, list):
+def logprobs_splices(extraction: Extraction, replacements: Mapping[int, Replacement]) -> list[tuple[int, int, str]]:
+    """Raw splices that set `logprobs` to null on each choice a replacement touches (for `rewrite_slots`)."""
+    handle = extraction.handle
+    if not isinstance(handle, ChatLiterals) or not isinstance(handle.document.value, dict):
         return []
-    texts: list[tuple[JsonStr, str]] = []
-    for call in calls:
-        function = call.get("function") if isinstance(call, dict) else None
-        arguments = function.get("arguments") if isinstance(function, dict) else None
-        if isinstance(arguments, JsonStr):
-            texts.append((arguments, TOOL_CALL_ROLE))
-    return texts
-
-
-def _message_texts(i: int, message: object) -> list[tuple[JsonStr, str]]:
-    where = f"messages[{i}]"
-    if not isinstance(message, dict):
-        raise shape_error(Direction.INPUT, f"{where} must be an object, not {type_name(message)}")
-    role = message.get("role")
-    if not isinstance(role, str):
-        problem = "is required" if role is None else f"must be a string, not {type_name(role)}"
-        raise shape_error(Direction.INPUT, f"{where}.role {problem}")
-    content = message.get("content")
-    calls = _tool_call_texts(message)
-    if content is None:
-        return calls  # an assistant turn with only tool calls
-    if isinstance(content, JsonStr):  # parse_json makes every string value a JsonStr
-        return [(content, role), *calls]
-    if not isinstance(content, list):
-        raise shape_error(
-            Direction.INPUT,
-            f"{where}.content must be a string or a list of content parts, not {type_name(content)}",
-        )
-    texts: list[tuple[JsonStr, str]] = []
-    for j, part in enumerate(content):
-        if not isinstance(part, dict):
-            raise shape_error(Direction.INPUT, f"{where}.content[{j}] must be an object, not {type_name(part)}")
-        kind = part.get("type")
-        if not isinstance(kind, str):
-            raise shape_error(Direction.INPUT, f"{where}.content[{j}].type must be a string")
-        if kind == "text":
-            text = part.get("text")
-            if not isinstance(text, JsonStr):
-                raise shape_error(
-                    Direction.INPUT, f"{where}.content[{j}].text must be a string, not {type_name(text)}"
-                )
-            texts.append((text, role))
-    return [*texts, *calls]
+    changed = {handle.choices[i] for i in replacements if 0 <= i < len(handle.choices)}
+    choices = handle.document.value.get("choices")
+    splices: list[tuple[int, int, str]] = []
+    for index in sorted(c for c in changed if c is not None):
+        if isinstance(choices, list) and index < len(choices) and choices[index].get("logprobs") is not None:
+            span = value_span(handle.document.text, ("choices", index, "logprobs"))
+            if span is not None:
+                splices.append((span[0], span[1], "null"))
+    return splices
 
 
 class OpenAIChatCodec(OpenAIJsonCodec):
@@ -85,43 +66,34 @@ class OpenAIChatCodec(OpenAIJsonCodec):
     name = "openai_chat"
 
     def request_texts(self, value: object) -> list[tuple[JsonStr, str]]:
-        if not isinstance(value, dict):
-            raise shape_error(Direction.INPUT, f"must be a JSON object, not {type_name(value)}")
-        messages = value.get("messages")
-        if messages is None:
-            raise shape_error(Direction.INPUT, "messages is required")
-        if not isinstance(messages, list):
-            raise shape_error(Direction.INPUT, f"messages must be a list, not {type_name(messages)}")
-        return [text for i, message in enumerate(messages) for text in _message_texts(i, message)]
+        return [(found.literal, found.role) for found in request_texts(value)]
 
     def response_texts(self, value: object) -> list[tuple[JsonStr, str]]:
-        texts: list[tuple[JsonStr, str]] = []
-        for i, choice in enumerate(response_choices(value)):
-            message = choice.get("message")
-            if message is None:
-                continue
-            if not isinstance(message, dict):
-                raise shape_error(
-                    Direction.OUTPUT, f"choices[{i}].message must be an object, not {type_name(message)}"
-                )
-            content = message.get("content")
-            if content is not None:
-                if not isinstance(content, JsonStr):
-                    raise shape_error(
-                        Direction.OUTPUT,
-                        f"choices[{i}].message.content must be a string or null, not {type_name(content)}",
-                    )
-                role = message.get("role")
-                texts.append((content, role if isinstance(role, str) else "assistant"))
-            texts.extend(_tool_call_texts(message))
-        return texts
+        return [(found.literal, found.role) for found in response_texts(value)]
+
+    def extract(self, body: bytes, direction: Direction) -> Extraction:
+        document = parse_json(body, self._limits.max_json_depth, direction)
+        found: list[Found]
+        if direction is Direction.INPUT:
+            found = request_texts(document.value)
+            stream = isinstance(document.value, dict) and document.value.get("stream") is True
+        else:
+            found = response_texts(document.value)
+            stream = False
+        check_slot_count(len(found), self._limits.max_texts, direction)
+        slots = tuple(TextSlot(i, str(f.literal), f.role) for i, f in enumerate(found))
+        handle = ChatLiterals(document, tuple(f.literal for f in found), tuple(f.choice for f in found))
+        return Extraction(slots, stream, handle)
+
+    def rewrite(self, body: bytes, extraction: Extraction, replacements: Mapping[int, Replacement]) -> bytes:
+        return rewrite_slots(body, extraction, replacements, logprobs_splices(extraction, replacements))
 
     def refused_answer(self, value: JsonObject, refusal_text: str) -> JsonObject:
         choices = []
         for choice in response_choices(value):
             message = choice.get("message")
             role = message.get("role") if isinstance(message, dict) else None
-            # A fresh message: tool calls, audio and annotations of a refused answer go too.
+            # A fresh message: tool calls, audio, reasoning and annotations of a refused answer go too.
             refused_message = {"role": role if isinstance(role, str) else "assistant", "content": refusal_text}
             choices.append(refused_choice(choice, {"message": refused_message}))
         return {**value, "choices": choices}
@@ -130,37 +102,155 @@ class OpenAIChatCodec(OpenAIJsonCodec):
         return ChatStreamReader(self._limits.max_body_bytes)
 
 
+def _all_strings(value: object) -> list[str]:
+    found: list[str] = []
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            found.append(node)
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def _json_state(text: str, in_string: bool, escaped: bool) -> tuple[bool, bool]:
+    """JSON lexer state (inside a string? after a backslash?) after reading `text`."""
+    for char in text:
+        if escaped:
+            escaped = False
+        elif in_string and char == "\\":
+            escaped = True
+        elif char == '"':
+            in_string = not in_string
+    return in_string, escaped
+
+
 class ChatStreamReader(OpenAIStreamReader):
-    """`chat.completion.chunk` events: the text is `choices[*].delta.content`."""
+    """`chat.completion.chunk` events. Channels: `content`, `reasoning_content`, `reasoning`, `refusal`,
+    `tool_calls.<index>` and `function_call` (their `arguments`), `audio.transcript`."""
 
     object_name = "chat.completion.chunk"
+    content_channel = "content"
 
-    def text_of(self, choice: JsonObject) -> str:
+    def __init__(self, max_event_bytes: int) -> None:
+        super().__init__(max_event_bytes)
+        self._lexer: dict[int, tuple[bool, bool]] = {}  # per arguments channel: JSON state of what was released
+
+    def texts_of(self, choice: JsonObject) -> list[tuple[str, str]]:
         delta = choice.get("delta")
-        content = delta.get("content") if isinstance(delta, dict) else None
-        return content if isinstance(content, str) else ""
+        if not isinstance(delta, dict):
+            return []
+        texts = [(key, value) for key in _TEXT_FIELDS if isinstance(value := delta.get(key), str)]
+        calls = delta.get("tool_calls")
+        if isinstance(calls, list):
+            for position, call in enumerate(calls):
+                function = call.get("function") if isinstance(call, dict) else None
+                if isinstance(call, dict) and isinstance(function, dict):
+                    arguments = function.get("arguments")
+                    if isinstance(arguments, str):
+                        texts.append((f"{_TOOL_CALL}{_call_index(call, position)}", arguments))
+        function_call = delta.get("function_call")
+        if isinstance(function_call, dict) and isinstance(function_call.get("arguments"), str):
+            texts.append((_FUNCTION_CALL, function_call["arguments"]))
+        audio = delta.get("audio")
+        if isinstance(audio, dict) and isinstance(audio.get("transcript"), str):
+            texts.append((_TRANSCRIPT, audio["transcript"]))
+        return texts
 
     def without_text(self, choice: JsonObject) -> JsonObject:
         stripped = dict(choice)
         delta = choice.get("delta")
         if isinstance(delta, dict):
-            stripped["delta"] = {k: v for k, v in delta.items() if k != "content"}
+            rest = {k: v for k, v in delta.items() if k not in _TEXT_FIELDS}
+            calls = rest.get("tool_calls")
+            if isinstance(calls, list):
+                rest["tool_calls"] = [_without_arguments(call) for call in calls]
+            if isinstance(rest.get("function_call"), dict):
+                rest["function_call"] = _without_arguments(rest["function_call"])
+            audio = rest.get("audio")
+            if isinstance(audio, dict) and "transcript" in audio:
+                rest["audio"] = {k: v for k, v in audio.items() if k != "transcript"}
+            stripped["delta"] = rest
         if "logprobs" in stripped:
             stripped["logprobs"] = None
         return stripped
 
+    def unrendered(self, choice: JsonObject) -> list[str]:
+        delta = choice.get("delta")
+        if not isinstance(delta, dict):
+            return []
+        return _all_strings([v for k, v in delta.items() if k not in _KNOWN_DELTA_KEYS])
+
     def is_final(self, choice: JsonObject) -> bool:
-        if choice.get("finish_reason") is not None:
-            return True
+        return choice.get("finish_reason") is not None or bool(self.unrendered(choice))
+
+    def has_preamble(self, choice: JsonObject) -> bool:
         delta = choice.get("delta")
         if not isinstance(delta, dict):
             return False
-        # Tool-call arguments, a refusal, audio: not screened here, so never sent ahead of held text.
-        return any(v not in (None, "", [], {}) for k, v in delta.items() if k not in _PLAIN_DELTA_KEYS)
+        calls = delta.get("tool_calls")
+        named = isinstance(calls, list) and any(
+            isinstance(call, dict)
+            and ("id" in call or (isinstance(call.get("function"), dict) and "name" in call["function"]))
+            for call in calls
+        )
+        function_call = delta.get("function_call")
+        return "role" in delta or named or (isinstance(function_call, dict) and "name" in function_call)
 
-    def has_role(self, choice: JsonObject) -> bool:
-        delta = choice.get("delta")
-        return isinstance(delta, dict) and "role" in delta
+    def text_choice(self, index: int, channel: str, text: str, finish_reason: str | None) -> JsonObject:
+        delta: JsonObject
+        if channel.startswith(_TOOL_CALL):
+            delta = {"tool_calls": [{"index": int(channel[len(_TOOL_CALL):]), "function": {"arguments": text}}]}
+        elif channel == _FUNCTION_CALL:
+            delta = {"function_call": {"arguments": text}}
+        elif channel == _TRANSCRIPT:
+            delta = {"audio": {"transcript": text}}
+        else:
+            delta = {channel: text}
+        return {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
 
-    def text_choice(self, index: int, text: str, finish_reason: str | None) -> JsonObject:
-        return {"index": index, "delta": {"content": text}, "logprobs": None, "finish_reason": finish_reason}
+    def render_text(self, choice: int, text: str) -> bytes:
+        if choice in self._lexer or self._is_arguments(choice):
+            self._lexer[choice] = _json_state(text, *self._lexer.get(choice, (False, False)))
+        return super().render_text(choice, text)
+
+    def redactable(self, choice: int, text: str, spans: Sequence[Span]) -> bool:
+        """Whether placeholders can replace `spans` of `text` (about to be released on channel `choice`)
+        and keep the channel well-formed: always for prose; for JSON arguments only inside a string."""
+        if not self._is_arguments(choice):
+            return True
+        in_string, escaped = self._lexer.get(choice, (False, False))
+        cursor = 0
+        for span in sorted(spans, key=lambda s: s.start):
+            start = max(span.start, cursor)
+            if span.end <= start:
+                continue
+            in_string, escaped = _json_state(text[cursor:start], in_string, escaped)
+            inside = text[start : span.end]
+            if not in_string or escaped or '"' in inside or "\\" in inside or any(c < " " for c in inside):
+                return False
+            cursor = span.end
+        return True
+
+    def _is_arguments(self, key: int) -> bool:
+        _, channel = self.channel(key)
+        return channel.startswith(_TOOL_CALL) or channel == _FUNCTION_CALL
+
+
+def _call_index(call: JsonObject, position: int) -> int:
+    index = call.get("index", position)
+    return index if isinstance(index, int) and not isinstance(index, bool) else position
+
+
+def _without_arguments(call: object) -> object:
+    if not isinstance(call, dict):
+        return call
+    function = call.get("function")
+    if isinstance(function, dict) and "arguments" in function:
+        return {**call, "function": {**function, "arguments": ""}}
+    if "arguments" in call:  # the legacy function_call object itself
+        return {**call, "arguments": ""}
+    return call

@@ -2,12 +2,18 @@
 
 Request texts: `prompt` (a string or a list of strings) and `suffix`. Token-array prompts are refused:
 they cannot be screened without the model's tokenizer, and letting them through would be a bypass.
-Response texts: `choices[*].text`; streamed, each chunk's `choices[*].text` is a delta.
+Response texts: `choices[*].text`; streamed, each chunk's `choices[*].text` is a delta. A redacted
+choice's `logprobs` become null (their tokens spell the original text), as in chat.
 """
 
 from __future__ import annotations
 
-from guard.codecs.jsonscan import JsonStr
+from collections.abc import Mapping
+
+from guard.codecs.base import Extraction, Replacement, TextSlot
+from guard.codecs.jsonscan import JsonStr, check_slot_count, parse_json
+from guard.codecs.jsonsplice import rewrite_slots
+from guard.codecs.openai_chat import ChatLiterals, logprobs_splices
 from guard.codecs.openai_common import (
     JsonObject,
     OpenAIJsonCodec,
@@ -61,6 +67,20 @@ class OpenAICompletionsCodec(OpenAIJsonCodec):
             texts.append((text, "assistant"))
         return texts
 
+    def extract(self, body: bytes, direction: Direction) -> Extraction:
+        if direction is Direction.INPUT:
+            return super().extract(body, direction)
+        document = parse_json(body, self._limits.max_json_depth, direction)
+        texts = self.response_texts(document.value)  # checks the shape, naming the field at fault
+        owner = {id(choice.get("text")): i for i, choice in enumerate(response_choices(document.value))}
+        found = [(text, owner.get(id(text))) for text, _ in texts]
+        check_slot_count(len(found), self._limits.max_texts, direction)
+        slots = tuple(TextSlot(i, str(text), "assistant") for i, (text, _) in enumerate(found))
+        return Extraction(slots, False, ChatLiterals(document, tuple(t for t, _ in found), tuple(c for _, c in found)))
+
+    def rewrite(self, body: bytes, extraction: Extraction, replacements: Mapping[int, Replacement]) -> bytes:
+        return rewrite_slots(body, extraction, replacements, logprobs_splices(extraction, replacements))
+
     def refused_answer(self, value: JsonObject, refusal_text: str) -> JsonObject:
         choices = [refused_choice(choice, {"text": refusal_text}) for choice in response_choices(value)]
         return {**value, "choices": choices}
@@ -70,13 +90,14 @@ class OpenAICompletionsCodec(OpenAIJsonCodec):
 
 
 class CompletionsStreamReader(OpenAIStreamReader):
-    """`text_completion` chunk events: the text is `choices[*].text`."""
+    """`text_completion` chunk events: the text is `choices[*].text` (channel `text`)."""
 
     object_name = "text_completion"
+    content_channel = "text"
 
-    def text_of(self, choice: JsonObject) -> str:
+    def texts_of(self, choice: JsonObject) -> list[tuple[str, str]]:
         text = choice.get("text")
-        return text if isinstance(text, str) else ""
+        return [("text", text)] if isinstance(text, str) else []
 
     def without_text(self, choice: JsonObject) -> JsonObject:
         stripped = {**choice, "text": ""}
@@ -87,8 +108,8 @@ class CompletionsStreamReader(OpenAIStreamReader):
     def is_final(self, choice: JsonObject) -> bool:
         return choice.get("finish_reason") is not None
 
-    def has_role(self, choice: JsonObject) -> bool:
+    def has_preamble(self, choice: JsonObject) -> bool:
         return False
 
-    def text_choice(self, index: int, text: str, finish_reason: str | None) -> JsonObject:
+    def text_choice(self, index: int, channel: str, text: str, finish_reason: str | None) -> JsonObject:
         return {"text": text, "index": index, "logprobs": None, "finish_reason": finish_reason}

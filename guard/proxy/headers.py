@@ -1,5 +1,7 @@
 """Header hygiene between caller and upstream: hop-by-hop headers never cross the proxy (RFC 9110 §7.6.1),
-Host is the upstream's, and Content-Length is recomputed because the guard may rewrite the body."""
+Host is the upstream's, and Content-Length is recomputed because the guard may rewrite the body. An
+upstream's own `x-guard-*` headers never reach the caller: only the guard says what the guard decided
+(issue 15: an upstream's `x-guard-decision: allow` arrived ahead of the guard's)."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ HOP_BY_HOP = frozenset(
 # was answered by the guard's own server (the guard holds the whole body before it forwards anything).
 _REQUEST_DROP = HOP_BY_HOP | {b"host", b"content-length", b"expect"}
 _RESPONSE_DROP = HOP_BY_HOP | {b"content-length"}
+_GUARD_PREFIX = b"x-guard-"
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 
@@ -51,8 +54,9 @@ def request_headers_for_upstream(headers: Iterable[tuple[bytes, bytes]]) -> RawH
 
 
 def response_headers_for_client(headers: Iterable[tuple[bytes, bytes]]) -> RawHeaders:
-    """The upstream's headers minus hop-by-hop and Content-Length (set again for the body we send)."""
-    return _filter(headers, _RESPONSE_DROP)
+    """The upstream's headers minus hop-by-hop, Content-Length (set again for the body we send) and any
+    `x-guard-*` (the guard's own headers are added after)."""
+    return [(k, v) for k, v in _filter(headers, _RESPONSE_DROP) if not k.lower().startswith(_GUARD_PREFIX)]
 
 
 def header_value(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:

@@ -1,7 +1,8 @@
 """The response direction: relay an unscreened answer as is, or screen a buffered or streamed one.
 
-Upstream 4xx answers pass through faithfully (status and body); only 2xx answers are screened; on a screened
-route a 5xx answer keeps its status but its body is withheld (it was never screened). The
+On a screened route, 2xx answers are screened; a 4xx answer keeps its status and its JSON body's strings
+are screened and redacted in place (an error message can echo the prompt), and a 4xx body that cannot be
+screened is withheld; a 5xx answer keeps its status but its body is withheld (it was never screened). The
 `x-guard-decision` of a buffered answer is the stronger of the input and output verdicts; a streamed
 answer's headers leave before its output is screened, so they carry the input verdict, and a blocked
 stream says so in-band (`finish_reason: "content_filter"`). A stream whose tier can escalate output to
@@ -20,6 +21,8 @@ from starlette.types import Receive, Send
 
 from guard.actions.redact import redact, spans_to_redact
 from guard.codecs.base import Codec
+from guard.codecs.error_body import extract_error
+from guard.codecs.jsonsplice import rewrite_slots
 from guard.errors import RequestError, UpstreamError
 from guard.metrics import GuardMetrics, RejectReason
 from guard.policy.model import TierPolicy
@@ -44,6 +47,11 @@ _SMALL_BODY = 1 << 20
 # Streamed answers: SSE (OpenAI), NDJSON (Ollama); the route's codec reads its own format.
 _STREAM_TYPES = frozenset({"text/event-stream", "application/x-ndjson"})
 _UPSTREAM_FAILED = errors.error_body("The model endpoint failed to answer.", "upstream_error", "upstream_error")
+_ERROR_WITHHELD = errors.error_body(
+    "The model endpoint refused the request; its error message could not be screened, so it was withheld.",
+    "upstream_error",
+    "upstream_error",
+)
 
 
 def stream_window(tier: TierPolicy) -> int:
@@ -147,7 +155,9 @@ class OutputRelay:
             await send_reply(send, response.status, _UPSTREAM_FAILED, headers)
             self._metrics.observe_overhead(Direction.OUTPUT, time.perf_counter() - before_upstream)
             return
-        if not screen_output or not 200 <= response.status < 300:
+        if screen_output and 400 <= response.status < 500:
+            waited = await self._error_answer(active, response, send, ctx, in_verdict, id_header)
+        elif not screen_output or not 200 <= response.status < 300:
             if not screen_output:
                 await self._stepper.audit(active, (), ctx, active.allow[(ctx.tier, ctx.direction)])
                 self._metrics.observe_decision(Direction.OUTPUT, ctx.route, Verdict.ALLOW, None)
@@ -164,6 +174,47 @@ class OutputRelay:
                 waited = await self._buffered(active, codec, response, send, ctx, in_verdict, id_header)
         # Guard time on the way back: everything since the upstream call that was not spent waiting on it.
         self._metrics.observe_overhead(Direction.OUTPUT, time.perf_counter() - before_upstream - waited)
+
+    async def _error_answer(
+        self,
+        active: ActivePolicy,
+        response: UpstreamResponse,
+        send: Send,
+        ctx: StepContext,
+        in_verdict: Verdict,
+        id_header: tuple[bytes, bytes],
+    ) -> float:
+        """A 4xx answer keeps its status, its strings screened and redacted in place (it may echo the
+        prompt); a body that is not JSON, or that the policy would block or hold, is withheld."""
+        started = time.perf_counter()
+        limits = active.limits
+        try:
+            body: bytes | None = await response.read(limits.max_body_bytes)
+        except ResponseTooLargeError:
+            body = None
+        finally:
+            await response.aclose()
+        waited = time.perf_counter() - started
+        extraction = extract_error(body, limits.max_json_depth, limits.max_texts) if body is not None else None
+        verdict = Verdict.BLOCK
+        if extraction is not None and body is not None:
+            texts = [slot.text for slot in extraction.slots]
+            decision = await self._stepper.decide(active, texts, ctx)
+            await self._stepper.audit(active, texts, ctx, decision)
+            if decision.action is Action.REDACT:
+                verdict = Verdict.REDACT
+                edits = {i: redact(t, spans) for i, t in enumerate(texts) if (spans := spans_to_redact(decision, i))}
+                body = rewrite_slots(body, extraction, edits)
+            elif decision.action not in (Action.BLOCK, Action.REVIEW):
+                verdict = Verdict.ALLOW
+            self._metrics.observe_decision(Direction.OUTPUT, ctx.route, verdict, decision.would_have_been)
+        headers = response_headers_for_client(response.headers)
+        if verdict is Verdict.BLOCK:
+            body = _ERROR_WITHHELD
+            headers = [(k, v) for k, v in headers if k.lower() != b"content-type"] + _JSON
+        headers += [(_DECISION, _VERDICT_BYTES[stronger(in_verdict, verdict)]), id_header]
+        await send_reply(send, response.status, body or b"", headers)
+        return waited
 
     async def _buffered(
         self,

@@ -7,7 +7,8 @@
 
 Chat (`/v1/chat/completions`) and completions (`/v1/completions`) answer in OpenAI's shapes, as JSON or,
 when the request says `"stream": true`, as SSE with the reply split into `chunks` pieces. `status` other
-than 200 answers an OpenAI-shaped error with that status; `delay_s` waits before the headers and
+than 200 answers an OpenAI-shaped error with that status; `json_body` (any JSON, sent with `status`) and
+`events` (SSE payloads, then `[DONE]`) answer exactly what a test needs; `delay_s` waits before the headers and
 `chunk_delay_s` between streamed chunks. Any other path answers a small JSON echo of what it received.
 The server is up when the fixture yields: it waits for uvicorn's own startup, never a sleep.
 """
@@ -47,6 +48,9 @@ class Script:
     chunk_delay_s: float = 0.0
     finish_reason: str = "stop"
     extra_headers: list[tuple[str, str]] = field(default_factory=list)
+    # Exact answers instead of the generated ones: a JSON body (sent with `status`), or SSE event payloads.
+    json_body: object = None
+    events: list[object] | None = None
 
 
 def split_text(text: str, pieces: int) -> list[str]:
@@ -100,6 +104,17 @@ class _App:
         if script.delay_s:
             await asyncio.sleep(script.delay_s)
         extra = [(k.encode(), v.encode()) for k, v in script.extra_headers]
+        if script.json_body is not None:
+            await self._reply(send, script.status, json.dumps(script.json_body).encode(), b"application/json", extra)
+            return
+        if script.events is not None:
+            headers = [(b"content-type", b"text/event-stream"), *extra]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            for item in [*script.events, "[DONE]"]:
+                data = item.encode() if isinstance(item, str) else json.dumps(item).encode()
+                await send({"type": "http.response.body", "body": b"data: " + data + b"\n\n", "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
         if script.status != 200:
             payload = json.dumps(
                 {"error": {"message": f"fake upstream error {script.status}", "type": "server_error", "code": None}}

@@ -56,7 +56,10 @@ def test_answer_texts_and_rewrite() -> None:
     extraction = CODEC.extract(body, Direction.OUTPUT)
     assert [(s.index, s.text, s.role) for s in extraction.slots] == [(0, " secret 555-1234", "assistant"), (1, " other", "assistant")]
     out = CODEC.rewrite(body, extraction, {0: " secret <PHONE>"})
-    assert out == body.replace(b"555-1234", b"<PHONE>")
+    # The redacted choice's logprobs (which spell its tokens) become null; every other byte stays.
+    logprobs = json.dumps(ANSWER["choices"][0]["logprobs"], indent=1).replace("\n", "\n   ").encode()  # type: ignore[index]
+    assert out == body.replace(b"555-1234", b"<PHONE>").replace(logprobs, b"null")
+    assert json.loads(out)["choices"][0]["logprobs"] is None
     with pytest.raises(RequestError, match=r"choices\[0\].text must be a string, not a number"):
         CODEC.extract(b'{"choices": [{"text": 1}]}', Direction.OUTPUT)
 

@@ -82,10 +82,11 @@ TEXT = "Start of the answer. The code is SECRET-1234, and another SECRET-9876 fo
 
 def test_release_point_moves_back_to_a_span_start() -> None:
     spans = [Span(10, 20, "X"), Span(18, 30, "Y")]
-    assert release_point(40, overlap=15, spans=spans, final=False) == 10  # 25 is inside Y, 18 inside X
-    assert release_point(40, overlap=5, spans=spans, final=False) == 35
-    assert release_point(25, overlap=0, spans=spans, final=True) == 25  # the final step releases all
-    assert release_point(5, overlap=10, spans=[], final=False) == 0
+    blank = " " * 40  # no value characters: only the spans move the cut
+    assert release_point(blank, overlap=15, spans=spans, final=False) == 10  # 25 is inside Y, 18 inside X
+    assert release_point(blank, overlap=5, spans=spans, final=False) == 35
+    assert release_point(blank[:25], overlap=0, spans=spans, final=True) == 25  # the final step releases all
+    assert release_point(blank[:5], overlap=10, spans=[], final=False) == 0
 
 
 @settings(max_examples=60, deadline=None)
