@@ -40,6 +40,8 @@ def _policy() -> dict[str, Any]:
     # A tier whose answers may go to review: held whole, so the held-text cap applies.
     tiers["held"] = {"on_detector_error": "block", "output": {"pii": {"medium": {"min_score": 0.5, "action": "review"}}}}
     tiers["brief"] = {"answer": {"max_duration_s": 1.0}, "output": {"pii": {"medium": {"min_score": 0.5, "action": "redact"}}}}
+    # A tier header is trusted, so the policy orders its tiers (lowest risk first).
+    policy["tier_order"] = ["brief", *[t for t in tiers if t not in ("brief", "held")], "held"]
     return policy
 
 
