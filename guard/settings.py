@@ -43,6 +43,12 @@ class GuardSettings(BaseModel):
     upstream_max_connections: Annotated[int, Field(gt=0, le=100_000)] = 256
 
     drain_timeout_s: Seconds = 30.0
+    # Client connection bounds on both ports (guard.proxy.connections, issue 15).
+    max_head_bytes: Annotated[int, Field(ge=1024, le=1 << 24)] = 64 * 1024
+    head_timeout_s: Seconds = 10.0
+    body_timeout_s: Seconds = 60.0
+    keepalive_timeout_s: Seconds = 5.0
+    max_client_connections: Annotated[int, Field(gt=0, le=1_000_000)] = 1024
     executor_threads: Annotated[int, Field(gt=0, le=256)] = Field(default_factory=default_executor_threads)
     torch_threads: Annotated[int, Field(gt=0, le=256)] = 1
     cache_size: Annotated[int, Field(ge=0, le=10_000_000)] = 10_000
