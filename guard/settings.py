@@ -55,6 +55,8 @@ class GuardSettings(BaseModel):
 
     # Carried for the audit and review rooms; the proxy only passes them on.
     audit_path: str | None = None  # a JSONL file or a postgresql:// DSN (guard.review.wiring)
+    audit_anchor_path: Path | None = None  # the chain's last seq and hash, for the operator to ship elsewhere
+    audit_anchor_interval_s: Seconds = 1.0
     review_store_url: str | None = None
     tokens_file: Path | None = None
 

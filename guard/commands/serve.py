@@ -221,6 +221,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keepalive-timeout", type=float, help="seconds an idle connection stays open (default 5)")
     parser.add_argument("--max-client-connections", type=int, help="open connections per port (default 1024)")
     parser.add_argument("--audit", "--audit-path", dest="audit_path", help="audit log: a JSONL file or postgresql://...")
+    parser.add_argument("--audit-anchor", type=Path, help="file for the audit chain's anchor (last seq and hash)")
+    parser.add_argument("--audit-anchor-interval", type=float, help="seconds between anchors (default 1)")
     parser.add_argument("--review-store", help="review store URL (carried for the review gate)")
     parser.add_argument("--tokens", "--tokens-file", dest="tokens_file", type=Path, help="reviewer tokens (YAML)")
     parser.add_argument("--log-level", choices=LEVELS, default="info")
@@ -229,6 +231,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 _CONNECTION_FLAGS = (
     ("max_head_bytes", "max_head_bytes"), ("head_timeout", "head_timeout_s"), ("body_timeout", "body_timeout_s"),
     ("keepalive_timeout", "keepalive_timeout_s"), ("max_client_connections", "max_client_connections"),
+    ("audit_anchor_interval", "audit_anchor_interval_s"),
 )
 
 
@@ -242,6 +245,7 @@ def _settings_fields(args: argparse.Namespace) -> dict[str, object]:
         "drain_timeout_s": args.drain_timeout,
         "upstream_max_connections": args.max_connections,
         "audit_path": args.audit_path,
+        "audit_anchor_path": args.audit_anchor,
         "review_store_url": args.review_store,
         "tokens_file": args.tokens_file,
     }

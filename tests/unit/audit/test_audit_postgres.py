@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 
@@ -16,7 +17,10 @@ pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 
 
 def verify_cli(dsn: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "guard", "audit", "verify", dsn], capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "guard", "audit", "verify", dsn], capture_output=True, text=True,
+        env={**os.environ, "GUARD_AUDIT_HMAC_KEY": "k"},  # the chain is MACed with the key (guard.audit.keys)
+    )
 
 
 async def test_two_replicas_append_one_chain_and_edits_are_found(postgres_dsn: str) -> None:
@@ -36,7 +40,7 @@ async def test_two_replicas_append_one_chain_and_edits_are_found(postgres_dsn: s
         )
     broken = verify_cli(postgres_dsn)
     assert broken.returncode == 1
-    assert "table guard_audit:8 (record seq 7): hash does not match the content" in broken.stdout
+    assert "table guard_audit:8 (record seq 7): MAC does not match the content" in broken.stdout
     with psycopg.connect(postgres_dsn, autocommit=True) as conn:
         conn.execute("DELETE FROM guard_audit WHERE seq = 12")
     assert "seq 12 deleted or moved" in verify_cli(postgres_dsn).stdout
