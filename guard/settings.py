@@ -59,6 +59,11 @@ class GuardSettings(BaseModel):
     audit_anchor_interval_s: Seconds = 1.0
     review_store_url: str | None = None
     tokens_file: Path | None = None
+    # Review queue limits (guard.review.limits): new held items per client address, pending cap, retention.
+    review_rate_per_minute: Annotated[float, Field(gt=0, le=1_000_000)] = 30.0
+    review_burst: Annotated[int, Field(gt=0, le=1_000_000)] = 10
+    review_max_pending: Annotated[int, Field(gt=0, le=10_000_000)] = 1000
+    review_retention_s: Annotated[float, Field(gt=0, le=10 * 365 * 86400)] = 7 * 86400.0
 
     @field_validator("upstream_url")
     @classmethod

@@ -224,6 +224,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--audit-anchor", type=Path, help="file for the audit chain's anchor (last seq and hash)")
     parser.add_argument("--audit-anchor-interval", type=float, help="seconds between anchors (default 1)")
     parser.add_argument("--review-store", help="review store URL (carried for the review gate)")
+    parser.add_argument("--review-rate", type=float, help="new held items per client per minute (default 30)")
+    parser.add_argument("--review-burst", type=int, help="held items a client may add at once (default 10)")
+    parser.add_argument("--review-max-pending", type=int, help="pending review items before 503 (default 1000)")
+    parser.add_argument(
+        "--review-retention", type=float, help="seconds a decided review item is kept (default 604800, 7 days)"
+    )
     parser.add_argument("--tokens", "--tokens-file", dest="tokens_file", type=Path, help="reviewer tokens (YAML)")
     parser.add_argument("--log-level", choices=LEVELS, default="info")
 
@@ -232,6 +238,8 @@ _CONNECTION_FLAGS = (
     ("max_head_bytes", "max_head_bytes"), ("head_timeout", "head_timeout_s"), ("body_timeout", "body_timeout_s"),
     ("keepalive_timeout", "keepalive_timeout_s"), ("max_client_connections", "max_client_connections"),
     ("audit_anchor_interval", "audit_anchor_interval_s"),
+    ("review_rate", "review_rate_per_minute"), ("review_burst", "review_burst"),
+    ("review_max_pending", "review_max_pending"), ("review_retention", "review_retention_s"),
 )
 
 
@@ -270,6 +278,9 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Whatever else the process creates (a library's cache, a temp file) is private too; the files the guard
+    # itself writes get explicit modes as well (guard.files), since the library runs under others' umask.
+    os.umask(0o077)
     configure_logging(args.log_level)
     # stderr carries JSON log lines only: transformers would draw a "Loading weights" progress bar there.
     # Read when transformers is first imported, which happens later, when detectors load.

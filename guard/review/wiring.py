@@ -33,6 +33,7 @@ from guard.review.api import review_routes
 from guard.review.deferred import result_routes
 from guard.review.factory import ReviewHandles, build_review
 from guard.review.gate import StoreReviewGate
+from guard.review.limits import ReviewLimits
 from guard.review.notify import WebhookSettings
 from guard.review.tokens import load_tokens
 from guard.settings import GuardSettings
@@ -83,7 +84,12 @@ async def open_rooms(
             if environ.get("GUARD_REVIEW_WEBHOOK_URL"):
                 public = environ.get("GUARD_ADMIN_PUBLIC_URL") or f"http://{settings.admin_host}:{settings.admin_port}"
                 webhook = WebhookSettings(url=environ["GUARD_REVIEW_WEBHOOK_URL"], console_url=public)
-            rooms.review = build_review(settings.review_store_url, metrics, webhook)
+            limits = ReviewLimits(
+                per_client_per_minute=settings.review_rate_per_minute, per_client_burst=settings.review_burst,
+                max_pending=settings.review_max_pending, retention_s=settings.review_retention_s,
+            )
+            rooms.review = build_review(settings.review_store_url, metrics, webhook, limits=limits,
+                                        audit=rooms.audit_sink)
             await rooms.review.open()
             rooms.admin_routes = review_routes(
                 rooms.review.store, tokens, rooms.audit_sink, metrics, rooms.review.gate

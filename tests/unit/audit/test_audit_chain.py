@@ -198,3 +198,25 @@ def test_the_cli_names_the_broken_record(tmp_path: Path, capsys: pytest.CaptureF
         env={**os.environ, **ENV},
     )
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+async def test_the_log_its_rotations_and_the_anchor_are_private(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    old_umask = os.umask(0o022)
+    try:
+        path = tmp_path / "logs" / "audit.jsonl"
+        anchor = tmp_path / "anchors" / "anchor.json"
+        sink = JsonlAuditSink(path, KEY, max_bytes=2000, anchor_path=anchor, anchor_interval_s=0.001)
+        await sink.open()
+        for i in range(12):
+            await sink.append(event(i))
+        await sink.aclose()
+    finally:
+        os.umask(old_umask)
+    files = [*rotated_files(path), path, anchor]
+    assert len(files) >= 4
+    assert {stat.S_IMODE(p.stat().st_mode) for p in files} == {0o600}
+    assert {stat.S_IMODE(d.stat().st_mode) for d in (path.parent, anchor.parent)} == {0o700}
+    assert json.loads(anchor.read_text())["seq"] == 11
