@@ -31,7 +31,14 @@ def audit_sink_for(
     )
 
 
-async def open_audit_sink(spec: str, key: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> ReviewAuditSink:
-    sink = audit_sink_for(spec, key, max_bytes)
-    await sink.open()
+async def open_audit_sink(
+    spec: str, key: bytes, max_bytes: int = DEFAULT_MAX_BYTES, keys: AuditKeys | None = None,
+    anchor_path: Path | None = None,
+) -> ReviewAuditSink:
+    sink = audit_sink_for(spec, key, max_bytes, keys, anchor_path)
+    try:
+        await sink.open()
+    except BaseException:
+        await sink.aclose()  # a refused log (forged, re-keyed, cut) must not leave a connection behind
+        raise
     return sink
