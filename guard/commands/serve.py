@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from starlette.types import ASGIApp
 
 from guard.app import Extras, create_app, new_metrics, open_extras
-from guard.metrics import GuardMetrics
+from guard.metrics import GuardMetrics, RejectReason
 from guard.proxy.connections import ConnectionLimits, bounded_protocol
 from guard.errors import AuditError, ConfigError, DetectorError, ReviewError
 from guard.logging_setup import LEVELS, configure_logging
@@ -81,13 +81,14 @@ def connection_limits(settings: GuardSettings) -> ConnectionLimits:
 
 
 def server_config(
-    app: ASGIApp, host: str, port: int, graceful_s: float, limits: ConnectionLimits | None = None
+    app: ASGIApp, host: str, port: int, graceful_s: float, limits: ConnectionLimits | None = None,
+    on_head_too_large: Callable[[], None] | None = None,
 ) -> uvicorn.Config:
     # With limits (both guard ports): the bounded httptools protocol (guard.proxy.connections); h11, the
     # fallback without httptools, bounds the head itself (max incomplete event) but not its read time.
     http: type[asyncio.Protocol] | str = _http_impl()
     if limits is not None and http == "httptools":
-        http = bounded_protocol(limits)
+        http = bounded_protocol(limits, on_head_too_large)
     return uvicorn.Config(
         app,
         host=host,
@@ -163,7 +164,10 @@ async def serve_guard(
         await opened.aclose()
         raise
     limits = connection_limits(settings)
-    proxy_server = _Server(server_config(app.proxy, settings.host, settings.port, settings.drain_timeout_s, limits))
+    proxy_server = _Server(server_config(
+        app.proxy, settings.host, settings.port, settings.drain_timeout_s, limits,
+        lambda: metrics.observe_rejected(RejectReason.HEADERS_TOO_LARGE),
+    ))
     admin_server = _Server(server_config(app.admin, settings.admin_host, settings.admin_port, 1.0, limits))
     if in_main:
         for sig in (signal.SIGTERM, signal.SIGINT):

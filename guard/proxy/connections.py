@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +61,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     `bounded_protocol` makes, one per port (uvicorn constructs protocols itself, with its own arguments)."""
 
     limits: ConnectionLimits
+    on_head_too_large: Callable[[], None] | None = None  # counts the 431 (guard_rejected_requests_total)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -126,6 +128,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             if not self.transport.is_closing():
                 self.transport.write(HEAD_TOO_LARGE)
                 self.transport.close()
+                if self.on_head_too_large is not None:
+                    self.on_head_too_large()
             self._disarm()
             return
         self.data_received(data[room:])
@@ -154,6 +158,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_response_complete()
 
 
-def bounded_protocol(limits: ConnectionLimits) -> type[BoundedHttpToolsProtocol]:
+def bounded_protocol(
+    limits: ConnectionLimits, on_head_too_large: Callable[[], None] | None = None
+) -> type[BoundedHttpToolsProtocol]:
     """A protocol class for one port's `uvicorn.Config(http=...)`."""
-    return type("BoundedHttpToolsProtocol", (BoundedHttpToolsProtocol,), {"limits": limits})
+    # staticmethod: a plain function set on the class would be bound as a method.
+    attrs = {"limits": limits, "on_head_too_large": None if on_head_too_large is None else staticmethod(on_head_too_large)}
+    return type("BoundedHttpToolsProtocol", (BoundedHttpToolsProtocol,), attrs)

@@ -126,12 +126,14 @@ def test_a_never_ending_head_is_cut_at_the_limit_with_bounded_memory(guard: Guar
 
 
 def test_a_head_over_the_limit_gets_431_and_one_under_is_served(guard: GuardProcess) -> None:
+    before = guard.metric("guard_rejected_requests_total", reason="headers_too_large")
     with httpx.Client(timeout=5) as client:
         ok = client.post(guard.url + CHAT, json=chat("hello"), headers={"x-pad": "p" * 6000})
         assert ok.status_code == 200
         big = client.post(guard.url + CHAT, json=chat("hello"), headers={"x-pad": "p" * 9000})
         assert big.status_code == 431
         assert big.json()["error"]["code"] == "headers_too_large"
+    assert guard.metric("guard_rejected_requests_total", reason="headers_too_large") == before + 1
 
 
 def test_connections_beyond_the_cap_get_503_with_retry_after(guard: GuardProcess) -> None:
