@@ -67,7 +67,7 @@ class PostgresAuditSink:
                     last = await self._last(conn)
                     self._anchors.check_log_against(None if last is None else int(str(last["seq"])), "guard_audit")
                     continuation = continue_chain(
-                        last, self._keys, "table guard_audit", time.time(), await self._has_keyed(conn)
+                        last, self._keys, "table guard_audit", time.time(), await self._has_keyed(conn, last)
                     )
                     if continuation.rotation is not None:
                         await self._insert(conn, seal(
@@ -89,12 +89,12 @@ class PostgresAuditSink:
             raise AuditError("table guard_audit: the last row is not an audit record; run `guard audit verify`")
         return last
 
-    async def _has_keyed(self, conn: psycopg.AsyncConnection[tuple[object, ...]]) -> Callable[[], bool]:
-        """Whether any row is keyed, asked up front (the check in `continue_chain` is synchronous); only when
-        a key meets an unkeyed last row does it cost a scan."""
-        cur = await conn.execute("SELECT record FROM guard_audit ORDER BY seq DESC LIMIT 1")
-        row = await cur.fetchone()
-        if self._keys.current is None or row is None or '"kid":' in str(row[0]):
+    async def _has_keyed(
+        self, conn: psycopg.AsyncConnection[tuple[object, ...]], last: dict[str, object] | None
+    ) -> Callable[[], bool]:
+        """Whether any row is keyed, asked up front (`continue_chain` is synchronous); it costs a scan only
+        when a key meets an unkeyed last row (a migration, or a row forged without the key)."""
+        if self._keys.current is None or last is None or last.get("kid") is not None:
             return lambda: False
         cur = await conn.execute("SELECT 1 FROM guard_audit WHERE record LIKE %s LIMIT 1", ('%"kid":%',))
         found = await cur.fetchone() is not None
@@ -114,9 +114,9 @@ class PostgresAuditSink:
                 async with conn.transaction():
                     await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CHAIN_LOCK,))
                     # Checked on every append: another replica's record, or a row forged in the table.
+                    last = await self._last(conn)
                     continuation = continue_chain(
-                        await self._last(conn), self._keys, "table guard_audit", time.time(),
-                        await self._has_keyed(conn),
+                        last, self._keys, "table guard_audit", time.time(), await self._has_keyed(conn, last)
                     )
                     seq, prev = continuation.seq, continuation.prev
                     if continuation.rotation is not None:  # another replica's key is older: rotate here

@@ -56,11 +56,10 @@ def verify_cli(log: Path, env: dict[str, str], *extra: str) -> subprocess.Comple
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A log and anchor from a real guard: two runs (a restart continues the chain), 3 requests each."""
+    """A log and anchor from a real guard: 6 requests, an input and an output record each."""
     workdir = tmp_path_factory.mktemp("audit")
     with FaultServer(Behaviour(Mode.OK)) as upstream:
-        _run_guard(upstream.url, workdir, KEY_ENV, 3)
-        _run_guard(upstream.url, workdir, KEY_ENV, 3)
+        _run_guard(upstream.url, workdir, KEY_ENV, 6)
     yield workdir
 
 
