@@ -43,14 +43,27 @@ class GuardSettings(BaseModel):
     upstream_max_connections: Annotated[int, Field(gt=0, le=100_000)] = 256
 
     drain_timeout_s: Seconds = 30.0
+    # Client connection bounds on both ports (guard.proxy.connections, issue 15).
+    max_head_bytes: Annotated[int, Field(ge=1024, le=1 << 24)] = 64 * 1024
+    head_timeout_s: Seconds = 10.0
+    body_timeout_s: Seconds = 60.0
+    keepalive_timeout_s: Seconds = 5.0
+    max_client_connections: Annotated[int, Field(gt=0, le=1_000_000)] = 1024
     executor_threads: Annotated[int, Field(gt=0, le=256)] = Field(default_factory=default_executor_threads)
     torch_threads: Annotated[int, Field(gt=0, le=256)] = 1
     cache_size: Annotated[int, Field(ge=0, le=10_000_000)] = 10_000
 
     # Carried for the audit and review rooms; the proxy only passes them on.
     audit_path: str | None = None  # a JSONL file or a postgresql:// DSN (guard.review.wiring)
+    audit_anchor_path: Path | None = None  # the chain's last seq and hash, for the operator to ship elsewhere
+    audit_anchor_interval_s: Seconds = 1.0
     review_store_url: str | None = None
     tokens_file: Path | None = None
+    # Review queue limits (guard.review.limits): new held items per client address, pending cap, retention.
+    review_rate_per_minute: Annotated[float, Field(gt=0, le=1_000_000)] = 30.0
+    review_burst: Annotated[int, Field(gt=0, le=1_000_000)] = 10
+    review_max_pending: Annotated[int, Field(gt=0, le=10_000_000)] = 1000
+    review_retention_s: Annotated[float, Field(gt=0, le=10 * 365 * 86400)] = 7 * 86400.0
 
     @field_validator("upstream_url")
     @classmethod

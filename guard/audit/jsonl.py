@@ -5,8 +5,9 @@ Files: the active log is `PATH`; when it reaches `max_bytes` it is renamed `PATH
 file, and `seq` keeps counting), so `guard audit verify PATH.0* PATH` checks every link across files.
 
 On start the sink reads the last record (of `PATH`, else of the newest rotated file) and continues its
-chain; an unreadable or self-inconsistent last record is an `AuditError`: the guard refuses to start
-rather than begin a second chain. Each append is written, flushed and fsynced on one worker thread before
+chain; an unreadable last record, one whose MAC the key does not confirm (forged with the guard stopped),
+a key change without the previous key, or a log that ends before its anchor is an `AuditError`: the guard
+refuses to start rather than chain onto it (guard.audit.keys, guard.audit.anchors). Files are 0600. Each append is written, flushed and fsynced on one worker thread before
 `append` returns, so an answered request is a recorded one.
 """
 
@@ -16,13 +17,19 @@ import asyncio
 import hmac
 import json
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
 
+from guard.audit.anchors import AnchorWriter
 from guard.audit.base import DecisionEvent, ReviewActionEvent
-from guard.audit.records import GENESIS, canonical, decision_body, new_text_digest, record_hash, review_action_body, seal
+from guard.audit.keys import AuditKeys, key_from
+from guard.audit.records import (
+    GENESIS, canonical, continue_chain, decision_body, new_text_digest, record_hash, review_action_body, seal,
+)
 from guard.errors import AuditError
+from guard.files import fsync_dir, make_private, open_private_append, private_dir
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 _TAIL_BYTES = 1 << 20  # a record is far smaller than this
@@ -50,19 +57,23 @@ def _last_record(path: Path) -> dict[str, object] | None:
             f"{path}: the last audit record is not valid JSON (torn write or edit); "
             f"run `guard audit verify {path}` and move the file aside"
         ) from None
-    if not isinstance(record, dict) or record.get("hash") != record_hash(record):
-        raise AuditError(
-            f"{path}: the last audit record's hash does not match its content; run `guard audit verify {path}`"
-        )
-    return record
+    if not isinstance(record, dict) or not isinstance(record.get("hash"), str) or "seq" not in record:
+        raise AuditError(f"{path}: the last line is not an audit record; run `guard audit verify {path}`")
+    return record  # its hash or MAC is checked by `continue_chain`
 
 
 class JsonlAuditSink:
     """Appends to a JSONL file. Owns the file handle and its single writer thread."""
 
-    def __init__(self, path: Path, key: bytes, max_bytes: int = DEFAULT_MAX_BYTES, fsync: bool = True) -> None:
+    def __init__(
+        self, path: Path, key: bytes, max_bytes: int = DEFAULT_MAX_BYTES, fsync: bool = True,
+        keys: AuditKeys | None = None, anchor_path: Path | None = None, anchor_interval_s: float = 1.0,
+    ) -> None:
+        """`keys` MAC the chain (default: `key` under its derived id; no key: an unkeyed v1 chain)."""
         self._path = path
-        self._key = key
+        self._keys = keys if keys is not None else AuditKeys(key_from(key))
+        self._key = self._keys.text_key
+        self._anchors = AnchorWriter(anchor_path, anchor_interval_s)
         self._max_bytes = max_bytes
         self._fsync = fsync
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-jsonl")
@@ -75,8 +86,12 @@ class JsonlAuditSink:
     def path(self) -> Path:
         return self._path
 
+    @property
+    def _kid(self) -> str | None:
+        return None if self._keys.current is None else self._keys.current.kid
+
     def _open_sync(self) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self._path.parent)
         if self._path.exists() and not self._path.is_file():
             raise AuditError(f"{self._path}: the audit log must be a regular file")
         last: dict[str, object] | None = None
@@ -86,10 +101,28 @@ class JsonlAuditSink:
             rotated = rotated_files(self._path)
             if rotated:
                 last = _last_record(rotated[-1])
-        if last is not None:
-            self._seq = int(str(last["seq"])) + 1
-            self._prev = str(last["hash"])
-        self._file = self._path.open("ab")
+        self._anchors.check_log_against(None if last is None else int(str(last["seq"])), str(self._path))
+        where = str(self._path)
+        continuation = continue_chain(last, self._keys, where, time.time(), self._has_keyed_sync)
+        self._seq, self._prev = continuation.seq, continuation.prev
+        for old in rotated_files(self._path):
+            make_private(old)
+        self._file = open_private_append(self._path)
+        if continuation.rotation is not None:
+            record = seal(continuation.rotation, self._seq, self._prev, self._keys.current)
+            self._write_sync((canonical(record) + "\n").encode("ascii"))
+            self._seq += 1
+            self._prev = str(record["hash"])
+            self._anchors.record(int(str(record["seq"])), self._prev, self._kid)
+
+    def _has_keyed_sync(self) -> bool:
+        # Only on a key meeting an unkeyed last record (a migration, or a record forged without the key).
+        for path in [*rotated_files(self._path), self._path]:
+            if path.exists():
+                with path.open("rb") as f:
+                    if any(b'"kid":' in line for line in f):
+                        return True
+        return False
 
     async def open(self) -> None:
         try:
@@ -123,20 +156,21 @@ class JsonlAuditSink:
         rotated = rotated_files(self._path)
         number = int(rotated[-1].suffix[1:]) + 1 if rotated else 1
         os.rename(self._path, self._path.with_name(f"{self._path.name}.{number:06d}"))
-        self._file = self._path.open("ab")
+        self._file = open_private_append(self._path)
         if self._fsync:  # make the rename durable before records land in the new file
-            directory = os.open(self._path.parent, os.O_RDONLY)
-            try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
+            fsync_dir(self._path.parent)
 
     async def _append(self, body: dict[str, object]) -> None:
         async with self._lock:
-            record = seal(body, self._seq, self._prev)
+            record = seal(body, self._seq, self._prev, self._keys.current)
             line = (canonical(record) + "\n").encode("ascii")
+
+            def write() -> None:
+                self._write_sync(line)
+                self._anchors.record(int(str(record["seq"])), str(record["hash"]), self._kid)
+
             try:
-                await asyncio.get_running_loop().run_in_executor(self._executor, self._write_sync, line)
+                await asyncio.get_running_loop().run_in_executor(self._executor, write)
             except OSError as exc:
                 raise AuditError(f"{self._path}: audit write failed: {type(exc).__name__}") from None
             self._seq += 1
@@ -154,6 +188,7 @@ class JsonlAuditSink:
     async def aclose(self) -> None:
         async with self._lock:
             def close() -> None:
+                self._anchors.flush()
                 if self._file is not None:
                     self._file.close()
                     self._file = None

@@ -4,6 +4,9 @@ Each append takes a transaction-scoped advisory lock, reads the last record's ha
 record, so replicas appending at once still produce one unbroken chain. The record is stored as its
 canonical text (not jsonb, which would reorder keys and lose the bytes the hash covers).
 `guard audit verify postgresql://...` checks the table with the same verifier as the files.
+Records are keyed and rotated exactly as in the JSONL sink (guard.audit.keys): every append checks the
+table's last record (another replica's, or a forged row) before chaining onto it, and a key change is
+written as a `key_rotation` record. Anchors (`--audit-anchor`) are this replica's last appended record.
 """
 
 from __future__ import annotations
@@ -11,12 +14,16 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import psycopg
 
+from guard.audit.anchors import AnchorWriter
 from guard.audit.base import DecisionEvent, ReviewActionEvent
-from guard.audit.records import GENESIS, canonical, decision_body, new_text_digest, review_action_body, seal
+from guard.audit.keys import AuditKeys, key_from
+from guard.audit.records import GENESIS, canonical, continue_chain, decision_body, new_text_digest, review_action_body, seal
 from guard.errors import AuditError
 from guard.review.postgres_store import migrate, redact_dsn
 
@@ -25,9 +32,14 @@ _CONNECT_TIMEOUT_S = 10
 
 
 class PostgresAuditSink:
-    def __init__(self, dsn: str, key: bytes) -> None:
+    def __init__(
+        self, dsn: str, key: bytes, keys: AuditKeys | None = None, anchor_path: Path | None = None,
+        anchor_interval_s: float = 1.0,
+    ) -> None:
         self._dsn = dsn
-        self._key = key
+        self._keys = keys if keys is not None else AuditKeys(key_from(key))
+        self._key = self._keys.text_key
+        self._anchors = AnchorWriter(anchor_path, anchor_interval_s)
         self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
         self._lock = asyncio.Lock()
 
@@ -48,9 +60,51 @@ class PostgresAuditSink:
         await migrate(self._dsn, AuditError, "audit")
         async with self._lock:
             try:
-                await self._connection()
+                conn = await self._connection()
+                async with conn.transaction():
+                    await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CHAIN_LOCK,))
+                    last = await self._last(conn)
+                    self._anchors.check_log_against(None if last is None else int(str(last["seq"])), "guard_audit")
+                    continuation = continue_chain(
+                        last, self._keys, "table guard_audit", time.time(), await self._has_keyed(conn, last)
+                    )
+                    if continuation.rotation is not None:
+                        await self._insert(conn, seal(
+                            continuation.rotation, continuation.seq, continuation.prev, self._keys.current
+                        ))
             except psycopg.Error as exc:
                 raise self._error(exc) from None
+
+    async def _last(self, conn: psycopg.AsyncConnection[tuple[object, ...]]) -> dict[str, object] | None:
+        cur = await conn.execute("SELECT record FROM guard_audit ORDER BY seq DESC LIMIT 1")
+        row = await cur.fetchone()
+        if row is None:
+            return None
+        try:
+            last = json.loads(str(row[0]))
+        except ValueError:
+            raise AuditError("table guard_audit: the last record is not valid JSON; run `guard audit verify`") from None
+        if not isinstance(last, dict) or not isinstance(last.get("hash"), str) or "seq" not in last:
+            raise AuditError("table guard_audit: the last row is not an audit record; run `guard audit verify`")
+        return last
+
+    async def _has_keyed(
+        self, conn: psycopg.AsyncConnection[tuple[object, ...]], last: dict[str, object] | None
+    ) -> Callable[[], bool]:
+        """Whether any row is keyed, asked up front (`continue_chain` is synchronous); it costs a scan only
+        when a key meets an unkeyed last row (a migration, or a row forged without the key)."""
+        if self._keys.current is None or last is None or last.get("kid") is not None:
+            return lambda: False
+        cur = await conn.execute("SELECT 1 FROM guard_audit WHERE record LIKE %s LIMIT 1", ('%"kid":%',))
+        found = await cur.fetchone() is not None
+        return lambda: found
+
+    async def _insert(self, conn: psycopg.AsyncConnection[tuple[object, ...]], record: dict[str, object]) -> None:
+        await conn.execute(
+            "INSERT INTO guard_audit (seq, record) VALUES (%s, %s)", (record["seq"], canonical(record))
+        )
+        kid = None if self._keys.current is None else self._keys.current.kid
+        self._anchors.record(int(str(record["seq"])), str(record["hash"]), kid)
 
     async def _append(self, body: dict[str, object]) -> None:
         async with self._lock:
@@ -58,16 +112,17 @@ class PostgresAuditSink:
                 conn = await self._connection()
                 async with conn.transaction():
                     await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CHAIN_LOCK,))
-                    cur = await conn.execute("SELECT record FROM guard_audit ORDER BY seq DESC LIMIT 1")
-                    row = await cur.fetchone()
-                    seq, prev = 0, GENESIS
-                    if row is not None:
-                        last = json.loads(str(row[0]))
-                        seq, prev = int(last["seq"]) + 1, str(last["hash"])
-                    record = seal(body, seq, prev)
-                    await conn.execute(
-                        "INSERT INTO guard_audit (seq, record) VALUES (%s, %s)", (seq, canonical(record))
+                    # Checked on every append: another replica's record, or a row forged in the table.
+                    last = await self._last(conn)
+                    continuation = continue_chain(
+                        last, self._keys, "table guard_audit", time.time(), await self._has_keyed(conn, last)
                     )
+                    seq, prev = continuation.seq, continuation.prev
+                    if continuation.rotation is not None:  # another replica's key is older: rotate here
+                        rotation = seal(continuation.rotation, seq, prev, self._keys.current)
+                        await self._insert(conn, rotation)
+                        seq, prev = seq + 1, str(rotation["hash"])
+                    await self._insert(conn, seal(body, seq, prev, self._keys.current))
             except psycopg.Error as exc:
                 raise self._error(exc) from None
 
@@ -82,6 +137,7 @@ class PostgresAuditSink:
 
     async def aclose(self) -> None:
         async with self._lock:
+            self._anchors.flush()
             if self._conn is not None:
                 await self._conn.close()
                 self._conn = None

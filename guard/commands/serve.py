@@ -29,7 +29,8 @@ from pydantic import ValidationError
 from starlette.types import ASGIApp
 
 from guard.app import Extras, create_app, new_metrics, open_extras
-from guard.metrics import GuardMetrics
+from guard.metrics import GuardMetrics, RejectReason
+from guard.proxy.connections import ConnectionLimits, bounded_protocol
 from guard.errors import AuditError, ConfigError, DetectorError, ReviewError
 from guard.logging_setup import LEVELS, configure_logging
 from guard.settings import GuardSettings
@@ -81,12 +82,32 @@ def _http_impl() -> str:
     return "httptools" if importlib.util.find_spec("httptools") else "h11"
 
 
-def server_config(app: ASGIApp, host: str, port: int, graceful_s: float) -> uvicorn.Config:
+def connection_limits(settings: GuardSettings) -> ConnectionLimits:
+    return ConnectionLimits(
+        max_head_bytes=settings.max_head_bytes,
+        head_timeout_s=settings.head_timeout_s,
+        body_timeout_s=settings.body_timeout_s,
+        keepalive_timeout_s=settings.keepalive_timeout_s,
+        max_connections=settings.max_client_connections,
+    )
+
+
+def server_config(
+    app: ASGIApp, host: str, port: int, graceful_s: float, limits: ConnectionLimits | None = None,
+    on_head_too_large: Callable[[], None] | None = None,
+) -> uvicorn.Config:
+    # With limits (both guard ports): the bounded httptools protocol (guard.proxy.connections); h11, the
+    # fallback without httptools, bounds the head itself (max incomplete event) but not its read time.
+    http: type[asyncio.Protocol] | str = _http_impl()
+    if limits is not None and http == "httptools":
+        http = bounded_protocol(limits, on_head_too_large)
     return uvicorn.Config(
         app,
         host=host,
         port=port,
-        http=_http_impl(),
+        http=http,
+        h11_max_incomplete_event_size=None if limits is None else limits.max_head_bytes,
+        timeout_keep_alive=5 if limits is None else limits.keepalive_timeout_s,  # type: ignore[arg-type]
         loop="none",
         lifespan="off",
         log_config=None,
@@ -158,8 +179,12 @@ async def serve_guard(
     except BaseException:
         await opened.aclose()
         raise
-    proxy_server = _Server(server_config(app.proxy, settings.host, settings.port, settings.drain_timeout_s))
-    admin_server = _Server(server_config(app.admin, settings.admin_host, settings.admin_port, 1.0))
+    limits = connection_limits(settings)
+    proxy_server = _Server(server_config(
+        app.proxy, settings.host, settings.port, settings.drain_timeout_s, limits,
+        lambda: metrics.observe_rejected(RejectReason.HEADERS_TOO_LARGE),
+    ))
+    admin_server = _Server(server_config(app.admin, settings.admin_host, settings.admin_port, 1.0, limits))
     if in_main:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
@@ -222,14 +247,36 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--upstream-read-timeout", type=float, help="seconds the upstream may stay silent mid-answer (default 120)"
     )
+    parser.add_argument("--max-head-bytes", type=int, help="largest request head, per connection (default 65536)")
+    parser.add_argument("--head-timeout", type=float, help="seconds to receive a request head (default 10)")
+    parser.add_argument("--body-timeout", type=float, help="seconds to receive a request body (default 60)")
+    parser.add_argument("--keepalive-timeout", type=float, help="seconds an idle connection stays open (default 5)")
+    parser.add_argument("--max-client-connections", type=int, help="open connections per port (default 1024)")
     parser.add_argument("--audit", "--audit-path", dest="audit_path", help="audit log: a JSONL file or postgresql://...")
+    parser.add_argument("--audit-anchor", type=Path, help="file for the audit chain's anchor (last seq and hash)")
+    parser.add_argument("--audit-anchor-interval", type=float, help="seconds between anchors (default 1)")
     parser.add_argument("--review-store", help="review store URL (carried for the review gate)")
+    parser.add_argument("--review-rate", type=float, help="new held items per client per minute (default 30)")
+    parser.add_argument("--review-burst", type=int, help="held items a client may add at once (default 10)")
+    parser.add_argument("--review-max-pending", type=int, help="pending review items before 503 (default 1000)")
+    parser.add_argument(
+        "--review-retention", type=float, help="seconds a decided review item is kept (default 604800, 7 days)"
+    )
     parser.add_argument("--tokens", "--tokens-file", dest="tokens_file", type=Path, help="reviewer tokens (YAML)")
     parser.add_argument("--log-level", choices=LEVELS, default="info")
     parser.add_argument(
         "--decision-log", action=argparse.BooleanOptionalAction, default=True,
         help="log one line per decision: route, tier, verdict, categories, never text (default on)",
     )
+
+
+_CONNECTION_FLAGS = (
+    ("max_head_bytes", "max_head_bytes"), ("head_timeout", "head_timeout_s"), ("body_timeout", "body_timeout_s"),
+    ("keepalive_timeout", "keepalive_timeout_s"), ("max_client_connections", "max_client_connections"),
+    ("audit_anchor_interval", "audit_anchor_interval_s"),
+    ("review_rate", "review_rate_per_minute"), ("review_burst", "review_burst"),
+    ("review_max_pending", "review_max_pending"), ("review_retention", "review_retention_s"),
+)
 
 
 def _settings_fields(args: argparse.Namespace) -> dict[str, object]:
@@ -242,6 +289,7 @@ def _settings_fields(args: argparse.Namespace) -> dict[str, object]:
         "drain_timeout_s": args.drain_timeout,
         "upstream_max_connections": args.max_connections,
         "audit_path": args.audit_path,
+        "audit_anchor_path": args.audit_anchor,
         "review_store_url": args.review_store,
         "tokens_file": args.tokens_file,
     }
@@ -251,6 +299,9 @@ def _settings_fields(args: argparse.Namespace) -> dict[str, object]:
         fields["upstream_connect_timeout_s"] = args.upstream_connect_timeout
     if args.upstream_read_timeout is not None:
         fields["upstream_read_timeout_s"] = args.upstream_read_timeout
+    for flag, name in _CONNECTION_FLAGS:
+        if getattr(args, flag) is not None:
+            fields[name] = getattr(args, flag)
     return fields
 
 
@@ -263,6 +314,9 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Whatever else the process creates (a library's cache, a temp file) is private too; the files the guard
+    # itself writes get explicit modes as well (guard.files), since the library runs under others' umask.
+    os.umask(0o077)
     configure_logging(args.log_level)
     logging.getLogger("guard.decisions").disabled = not args.decision_log
     # stderr carries JSON log lines only: transformers would draw a "Loading weights" progress bar there.

@@ -37,7 +37,7 @@ from guard.logging_setup import set_request_id
 from guard.proxy.headers import RawHeaders, header_value, media_type, request_headers_for_upstream, request_id_from
 from guard.proxy.output import OutputRelay
 from guard.proxy.runtime import ActivePolicy, GuardRuntime
-from guard.proxy.screening_step import AuditWriteError, Resolution, StepContext, Stepper
+from guard.proxy.screening_step import AuditWriteError, Resolution, ReviewShedError, StepContext, Stepper
 from guard.proxy.upstream import Upstream, UpstreamResponse
 from guard.tracing import describe_route, exchange_span, inject_trace_context, tracer
 from guard.types import Direction, Verdict
@@ -134,6 +134,7 @@ class Pipeline:
             in_ctx = StepContext(
                 request_id, route.name, tier, Direction.INPUT, method, path,
                 review_id.decode("latin-1") if review_id is not None else "",
+                peer[0] if peer else "",
             )
             codec = active.codecs[route.name]
             codec_kind = route.codec.kind if route.codec is not None else ""
@@ -167,7 +168,9 @@ class Pipeline:
             before_upstream = time.perf_counter()
             self._metrics.observe_overhead(Direction.INPUT, before_upstream - started)
             response = await self._call_upstream(method, path, query, out_headers, body, scope)
-            out_ctx = StepContext(request_id, route.name, tier, Direction.OUTPUT, method, path)
+            out_ctx = StepContext(
+                request_id, route.name, tier, Direction.OUTPUT, method, path, client=peer[0] if peer else ""
+            )
             await self._output.respond(
                 active, codec, response, send, receive, out_ctx, in_verdict, id_header, screen_output, before_upstream
             )
@@ -183,6 +186,14 @@ class Pipeline:
             await send_reply(send, reply.status, reply.body, [*_JSON, id_header])
         except AuditWriteError:
             await send_reply(send, errors.AUDIT_FAILED.status, errors.AUDIT_FAILED.body, [*_JSON, id_header])
+        except ReviewShedError as exc:
+            review_shed = exc.shed
+            error_type = "rate_limit_error" if review_shed.status == 429 else "server_error"
+            retry = (b"retry-after", str(review_shed.retry_after_s).encode())
+            await send_reply(
+                send, review_shed.status, errors.error_body(review_shed.message, review_shed.code, error_type),
+                [*_JSON, retry, id_header],
+            )
         except ClientDisconnectedError:
             self._metrics.observe_rejected(RejectReason.CLIENT_DISCONNECT)
 

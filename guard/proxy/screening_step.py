@@ -19,6 +19,7 @@ from guard.proxy.admission import Admission
 from guard.proxy.answer_caps import DigestFactory
 from guard.proxy.runtime import ActivePolicy
 from guard.review.base import HoldRequest, ReviewGate, ReviewOutcome
+from guard.review.limits import Shed
 from guard.screening import Screener
 from guard.tracing import tracer
 from guard.types import Action, Decision, Direction, ScanContext, Verdict
@@ -59,6 +60,14 @@ class AuditWriteError(GuardError):
     """The audit sink could not record a decision: the request is refused (503)."""
 
 
+class ReviewShedError(GuardError):
+    """A review hold was shed (guard.review.limits): the request is answered 429/503 with Retry-After."""
+
+    def __init__(self, shed: Shed) -> None:
+        super().__init__(shed.code)
+        self.shed = shed
+
+
 @dataclass(frozen=True, slots=True)
 class Resolution:
     """The enforced outcome of a screened message.
@@ -74,6 +83,7 @@ class Resolution:
     replacements: dict[int, str]
     message: str = ""
     deferred_id: str = ""
+    shed: Shed | None = None  # an input hold that was shed: answered 429/503, not as a verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +95,7 @@ class StepContext:
     method: str = "POST"
     path: str = ""
     review_id: str = ""  # `x-guard-review-id`: a deferred review's request, sent again (guard.review.gate)
+    client: str = ""  # the TCP peer's address (the review hold rate's key)
 
 
 REVIEW_NOT_CONFIGURED = (
@@ -155,6 +166,8 @@ class Stepper:
         else:
             resolution = Resolution(decision, Verdict.ALLOW, True, {})
         await self.audit(active, texts, ctx, decision, reviewer, outcome_name)
+        if resolution.shed is not None:
+            raise ReviewShedError(resolution.shed)
         self._metrics.observe_decision(ctx.direction, ctx.route, resolution.verdict, decision.would_have_been)
         return resolution
 
@@ -219,6 +232,7 @@ class Stepper:
                     path=ctx.path,
                     body=body,
                     headers=(("x-guard-review-id", ctx.review_id),) if ctx.review_id else (),
+                    client=ctx.client,
                 )
             )
             span.set_attribute("guard.review.outcome", result.outcome.value)
@@ -237,6 +251,11 @@ class Stepper:
             resolution = Resolution(decision, Verdict.BLOCK, False, {}, _REVIEW_TIMEOUT)
         elif outcome is ReviewOutcome.DENY:
             resolution = Resolution(decision, Verdict.BLOCK, False, {}, _DENIED)
+        elif outcome is ReviewOutcome.SHED and result.shed is not None:
+            # Input: shed with 429/503 (the caller may retry). An answer is already paid for and may be
+            # streaming, so it is withheld as a refusal instead: never released unreviewed.
+            shed = result.shed if ctx.direction is Direction.INPUT else None
+            resolution = Resolution(decision, Verdict.BLOCK, False, {}, result.shed.message, shed=shed)
         else:
             # The store failed or the hold was cut short: refused, and counted so the fault is visible.
             self._metrics.observe_review_outcome("error", 0.0)

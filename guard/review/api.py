@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from guard.audit.base import ReviewActionEvent, ReviewAuditSink
 from guard.errors import AlreadyDecidedError, AuditError, ReviewError
@@ -31,6 +32,7 @@ from guard.review.gate import StoreReviewGate
 from guard.review.items import ItemFinding, ItemStatus, ReviewerOutcome
 from guard.review.store import ItemNotFoundError, ReviewStore
 from guard.review.tokens import Principal, TokenSet
+from guard.review.console_headers import ConsoleHeaders
 from guard.review.views import detail, summary
 
 log = logging.getLogger(__name__)
@@ -188,8 +190,8 @@ def _first_triggered(findings: tuple[ItemFinding, ...]) -> int:
     return 0
 
 
-async def _console_redirect(request: Request) -> Response:
-    return RedirectResponse("/console/", status_code=307)
+async def _console_redirect_app(scope: Scope, receive: Receive, send: Send) -> None:
+    await RedirectResponse("/console/", status_code=307)(scope, receive, send)
 
 
 def review_routes(
@@ -202,6 +204,6 @@ def review_routes(
         Route("/v1/reviews", api.authed(api.list_items), methods=["GET"]),
         Route("/v1/reviews/{item_id}", api.authed(api.get_item), methods=["GET"]),
         Route("/v1/reviews/{item_id}/decision", api.authed(api.decide), methods=["POST"]),
-        Route("/console", _console_redirect, methods=["GET"]),
-        Mount("/console", app=StaticFiles(directory=CONSOLE_DIR, html=True), name="console"),
+        Route("/console", ConsoleHeaders(_console_redirect_app), methods=["GET"]),
+        Mount("/console", app=ConsoleHeaders(StaticFiles(directory=CONSOLE_DIR, html=True)), name="console"),
     ]

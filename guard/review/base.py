@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
+from guard.review.limits import Shed
 from guard.types import Decision, Direction, Finding
 
 
@@ -22,6 +23,7 @@ class ReviewOutcome(str, Enum):
     TIMEOUT = "timeout"
     ERROR = "error"  # the store failed or the item was lost: fail closed
     DEFERRED = "deferred"  # answered at once with a review id; the result is fetched later
+    SHED = "shed"  # not held: the client's rate or the queue's size is over its limit (429/503, guard.review.limits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,7 @@ class HoldRequest:
     # Optional: the scan's findings per text (same order as `texts`), so untriggered PII findings can be
     # masked in the right text. Triggers carry their own text index; this adds the rest.
     findings_per_text: tuple[tuple[Finding, ...], ...] = field(default=())
+    client: str = ""  # the TCP peer's address: the key of the per-client hold rate
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,7 @@ class HoldResult:
     edited_texts: dict[int, str] | None = None
     reviewer: str = ""
     note: str = ""
+    shed: Shed | None = None  # set with ReviewOutcome.SHED
 
 
 class ReviewGate(Protocol):

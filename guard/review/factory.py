@@ -13,9 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from guard.audit.base import ReviewAuditSink
 from guard.errors import ConfigError
 from guard.metrics import GuardMetrics
 from guard.review.gate import DecisionBus, StoreReviewGate
+from guard.review.limits import ReviewLimits
 from guard.review.notify import ReviewNotifier, WebhookSettings
 from guard.review.postgres_store import PostgresReviewStore
 from guard.review.sqlite_store import SqliteReviewStore
@@ -53,12 +55,15 @@ def store_for(url: str) -> ReviewStore:
 def build_review(
     url: str, metrics: GuardMetrics, webhook: WebhookSettings | None = None,
     poll_interval_s: float = 0.25, sweep_interval_s: float = 1.0,
+    limits: ReviewLimits | None = None, audit: ReviewAuditSink | None = None,
 ) -> ReviewHandles:
-    """Construct (cheap, no I/O) the store and gate for `url`; `await handles.open()` before use."""
+    """Construct (cheap, no I/O) the store and gate for `url`; `await handles.open()` before use.
+    `limits` bound the queue (guard.review.limits); `audit` records each retention purge."""
     store = store_for(url)
     notifier = ReviewNotifier(webhook) if webhook is not None else None
     gate = StoreReviewGate(
-        store, metrics, DecisionBus(), notifier, poll_interval_s=poll_interval_s, sweep_interval_s=sweep_interval_s
+        store, metrics, DecisionBus(), notifier, poll_interval_s=poll_interval_s, sweep_interval_s=sweep_interval_s,
+        limits=limits, audit=audit,
     )
     return ReviewHandles(store, gate)
 

@@ -17,10 +17,12 @@ import logging
 import time
 from collections.abc import Callable
 
-from guard.errors import ReviewError
+from guard.audit.base import ReviewActionEvent, ReviewAuditSink
+from guard.errors import AuditError, ReviewError
 from guard.metrics import GuardMetrics
 from guard.review.base import HoldRequest, HoldResult, ReviewOutcome
 from guard.review.items import ForwardRequest, ItemStatus, NewItem, ReviewItem, findings_for
+from guard.review.limits import QUEUE_FULL, RATE_LIMITED, ClientBuckets, ReviewLimits, Shed, retry_after
 from guard.review.notify import ReviewNotifier
 from guard.review.store import ReviewStore
 from guard.types import Action
@@ -71,7 +73,14 @@ class StoreReviewGate:
         self, store: ReviewStore, metrics: GuardMetrics, bus: DecisionBus,
         notifier: ReviewNotifier | None = None, poll_interval_s: float = 0.25,
         sweep_interval_s: float = 1.0, clock: Callable[[], float] = time.time,
+        limits: ReviewLimits | None = None, audit: ReviewAuditSink | None = None,
     ) -> None:
+        self._limits = limits or ReviewLimits()
+        self._buckets = ClientBuckets(
+            self._limits.per_client_per_minute, self._limits.per_client_burst, self._limits.max_clients
+        )
+        self._audit = audit
+        self._last_purge = 0.0
         self._store = store
         self._metrics = metrics
         self._bus = bus
@@ -94,6 +103,10 @@ class StoreReviewGate:
         if resubmitted is not None:
             return await self._resume(resubmitted, request)
         now = self._clock()
+        shed = await self._admit(request.client, now)
+        if shed is not None:
+            log.warning("review hold shed", extra={"code": shed.code, "route": request.route})
+            return HoldResult(ReviewOutcome.SHED, "", shed=shed)
         item = NewItem(
             request_id=request.request_id, direction=request.direction, route=request.route,
             tier=request.tier, policy_version=request.decision.policy_version, texts=request.texts,
@@ -114,7 +127,30 @@ class StoreReviewGate:
         await self.refresh_queue()
         if settings.deferred:
             return HoldResult(ReviewOutcome.DEFERRED, item.id)
-        return await self._wait(item)
+        result = await self._wait(item)
+        if result.outcome in (ReviewOutcome.APPROVE, ReviewOutcome.EDIT):
+            # Used up now, by the caller that waited: the id can't carry the approval a second time.
+            try:
+                await self._store.consume(item.id, self._clock())
+            except ReviewError as exc:
+                log.error("review consume failed", extra={"item_id": item.id, "error_type": type(exc).__name__})
+                return HoldResult(ReviewOutcome.ERROR, item.id)
+        return result
+
+    async def _admit(self, client: str, now: float) -> Shed | None:
+        """A new held item for `client`: None when it may be added, else why not (429 or 503)."""
+        wait = self._buckets.take(client or "unknown", now)
+        if wait > 0:
+            return Shed(429, retry_after(wait), RATE_LIMITED, "Too many messages held for review from this client; "
+                        "retry later.")
+        try:
+            stats = await self._store.stats()
+        except ReviewError:
+            return None  # enqueue will meet the same store failure and fail closed there
+        if stats.pending >= self._limits.max_pending:
+            return Shed(503, retry_after(self._limits.queue_full_retry_s), QUEUE_FULL,
+                        "The review queue is full; retry later.")
+        return None
 
     async def _resume(self, item_id: str, request: HoldRequest) -> HoldResult:
         """A deferred item's request, sent again: forward it once if approved; never hold a second copy."""
@@ -127,6 +163,10 @@ class StoreReviewGate:
             if not same:
                 # An approval is for the texts a reviewer saw, not for whatever carries its id.
                 log.warning("review id resent with other texts", extra={"item_id": item.id})
+                return HoldResult(ReviewOutcome.ERROR, item.id)
+            if not item.item.deferred:
+                # A held (synchronous) review was answered to the caller that waited: nothing to resume.
+                log.warning("review id of a held review resent", extra={"item_id": item.id})
                 return HoldResult(ReviewOutcome.ERROR, item.id)
             if item.status is ItemStatus.PENDING:
                 return HoldResult(ReviewOutcome.DEFERRED, item.id)
@@ -190,11 +230,35 @@ class StoreReviewGate:
         await self.refresh_queue()
         return expired
 
+    async def purge(self) -> int:
+        """Delete items decided more than `retention_s` ago (their held text with them); each purge is an
+        audit record. Returns how many were purged."""
+        now = self._clock()
+        self._last_purge = now
+        purged = await self._store.purge_decided(now - self._limits.retention_s)
+        for item_id, request_id in purged:
+            if self._audit is not None:
+                try:
+                    await self._audit.append_review_action(ReviewActionEvent(
+                        time=now, review_id=item_id, request_id=request_id, action="purge", reviewer="guard",
+                        role="retention",
+                    ))
+                except (AuditError, OSError) as exc:
+                    self._metrics.observe_audit_failure()
+                    log.error("audit of a review purge failed", extra={"error_type": type(exc).__name__})
+        if purged:
+            log.info("review items purged", extra={"count": len(purged)})
+        return len(purged)
+
     async def _sweep_forever(self) -> None:
+        # Purging looks for work less often than expiry: retention is days in production, seconds in tests.
+        purge_every_s = max(self._sweep_interval_s, min(60.0, self._limits.retention_s / 2))
         while True:
             await asyncio.sleep(self._sweep_interval_s)
             try:
                 await self.sweep()
+                if self._clock() - self._last_purge >= purge_every_s:
+                    await self.purge()
             except ReviewError as exc:
                 log.error("review sweep failed", extra={"error_type": type(exc).__name__})
 

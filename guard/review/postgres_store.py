@@ -164,6 +164,16 @@ class PostgresReviewStore:
             return row_item(row), True
         return await self.get(item_id), False
 
+    async def purge_decided(self, decided_before: float) -> list[tuple[str, str]]:
+        async def purge(conn: psycopg.AsyncConnection[tuple[object, ...]]) -> list[tuple[object, ...]]:
+            cur = await conn.execute(
+                "DELETE FROM guard_review_items WHERE status != 'pending' AND decided_at <= %s RETURNING id, request_id",
+                (decided_before,),
+            )
+            return await cur.fetchall()
+
+        return [(str(row[0]), str(row[1])) for row in await self._run(purge)]
+
     async def stats(self) -> QueueStats:
         row = await self._fetch_one(
             "SELECT COUNT(*), MIN(created_at) FROM guard_review_items WHERE status = 'pending'", ()

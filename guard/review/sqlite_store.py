@@ -3,11 +3,16 @@
 sqlite3 is blocking, so every statement runs on one dedicated worker thread (one connection, used by that
 thread only); the event loop never waits on disk. `BEGIN IMMEDIATE` plus a `WHERE status = 'pending'`
 update makes a decision exactly-once even when two guard processes share the file.
+
+The file holds raw held text, so it is created 0600 (its directory 0700 when the guard creates it);
+SQLite gives `-wal` and `-shm` the mode of the database file, and files left wider by an older version
+are tightened on open (guard.files).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from guard.errors import AlreadyDecidedError, ReviewError
+from guard.files import FILE_MODE, make_private, private_dir
 from guard.review.items import ItemStatus, NewItem, QueueStats, ReviewerOutcome, ReviewItem
 from guard.review.store import COLUMNS, ItemNotFoundError, edited_json, item_row, row_item
 
@@ -55,11 +61,15 @@ class SqliteReviewStore:
 
     async def open(self) -> None:
         def connect() -> None:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self._path.parent)
+            os.close(os.open(self._path, os.O_RDWR | os.O_CREAT, FILE_MODE))  # exists, 0600, before SQLite opens it
+            for path in (self._path, *(self._path.with_name(self._path.name + s) for s in ("-wal", "-shm"))):
+                make_private(path)
             conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
             conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")  # a held item must survive a power cut too
+            conn.execute("PRAGMA secure_delete = ON")  # a purged item's text is overwritten, not left in free pages
             conn.executescript(_SCHEMA)
             self._conn = conn
 
@@ -192,6 +202,24 @@ class SqliteReviewStore:
 
         pending, oldest = await self._run(count)
         return QueueStats(pending=pending, oldest_created_at=oldest)
+
+    async def purge_decided(self, decided_before: float) -> list[tuple[str, str]]:
+        def purge(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                rows = conn.execute(
+                    "DELETE FROM review_items WHERE status != 'pending' AND decided_at <= ? RETURNING id, request_id",
+                    (decided_before,),
+                ).fetchall()
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            if rows:  # the WAL still holds the deleted pages' old frames: checkpoint and truncate it
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            return [(str(i), str(r)) for i, r in rows]
+
+        return await self._run(purge)
 
     async def aclose(self) -> None:
         def close() -> None:

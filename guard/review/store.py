@@ -62,6 +62,11 @@ class ReviewStore(Protocol):
 
     async def stats(self) -> QueueStats: ...
 
+    async def purge_decided(self, decided_before: float) -> list[tuple[str, str]]:
+        """Delete every item decided (approved, edited, denied, timed out) at or before `decided_before`,
+        held text included; returns (id, request_id) of each, for the audit. A purged id is unknown after
+        (its deferred approval can no longer be used: fail closed)."""
+
     async def aclose(self) -> None: ...
 
 

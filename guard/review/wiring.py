@@ -5,7 +5,9 @@
     --audit SPEC         audit sink (a JSONL path or postgresql://...)
 
 From the environment (secrets and deployment URLs stay out of argv and process listings):
-    GUARD_AUDIT_HMAC_KEY      key for the audit log's HMAC of the texts (none: no HMAC is written)
+    GUARD_AUDIT_HMAC_KEY      key for the audit chain's MACs and the texts' HMAC (none: unkeyed SHA-256)
+    GUARD_AUDIT_KEY_ID        its id in the records (default: derived from the key)
+    GUARD_AUDIT_PREVIOUS_HMAC_KEY / _PREVIOUS_KEY_ID   the key before it, to rotate (guard.audit.keys)
     GUARD_REVIEW_WEBHOOK_URL  webhook for new review items (generic JSON, Slack-compatible)
     GUARD_ADMIN_PUBLIC_URL    base URL of the admin port as reviewers reach it (links in the webhook)
 
@@ -23,6 +25,7 @@ from starlette.routing import BaseRoute
 
 from guard.audit.factory import audit_sink_for
 from guard.audit.jsonl import JsonlAuditSink
+from guard.audit.keys import keys_from_env
 from guard.audit.postgres import PostgresAuditSink
 from guard.errors import ConfigError
 from guard.metrics import GuardMetrics
@@ -30,6 +33,7 @@ from guard.review.api import review_routes
 from guard.review.deferred import result_routes
 from guard.review.factory import ReviewHandles, build_review
 from guard.review.gate import StoreReviewGate
+from guard.review.limits import ReviewLimits
 from guard.review.notify import WebhookSettings
 from guard.review.tokens import load_tokens
 from guard.settings import GuardSettings
@@ -69,8 +73,10 @@ async def open_rooms(
     rooms = Rooms()
     try:
         if settings.audit_path is not None:
+            keys = keys_from_env(environ)
             rooms.audit_sink = audit_sink_for(
-                str(settings.audit_path), environ.get("GUARD_AUDIT_HMAC_KEY", "").encode()
+                str(settings.audit_path), keys.text_key, keys=keys, anchor_path=settings.audit_anchor_path,
+                anchor_interval_s=settings.audit_anchor_interval_s,
             )
             await rooms.audit_sink.open()
         if settings.review_store_url is not None and tokens is not None:
@@ -78,7 +84,12 @@ async def open_rooms(
             if environ.get("GUARD_REVIEW_WEBHOOK_URL"):
                 public = environ.get("GUARD_ADMIN_PUBLIC_URL") or f"http://{settings.admin_host}:{settings.admin_port}"
                 webhook = WebhookSettings(url=environ["GUARD_REVIEW_WEBHOOK_URL"], console_url=public)
-            rooms.review = build_review(settings.review_store_url, metrics, webhook)
+            limits = ReviewLimits(
+                per_client_per_minute=settings.review_rate_per_minute, per_client_burst=settings.review_burst,
+                max_pending=settings.review_max_pending, retention_s=settings.review_retention_s,
+            )
+            rooms.review = build_review(settings.review_store_url, metrics, webhook, limits=limits,
+                                        audit=rooms.audit_sink)
             await rooms.review.open()
             rooms.admin_routes = review_routes(
                 rooms.review.store, tokens, rooms.audit_sink, metrics, rooms.review.gate

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -51,7 +52,8 @@ def test_every_decision_is_recorded_without_personal_data_across_a_restart(tmp_p
     outputs = [r for r in records if r["direction"] == "output"]
     assert outputs and outputs[0]["action"] in ("redact", "allow")
     verified = subprocess.run(
-        [sys.executable, "-m", "guard", "audit", "verify", str(audit)], capture_output=True, text=True
+        [sys.executable, "-m", "guard", "audit", "verify", str(audit)], capture_output=True, text=True,
+        env={**os.environ, **env},  # the chain is MACed with the guard's key; verify takes the same setting
     )
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert verified.stdout.startswith(f"ok: {len(records)} records")

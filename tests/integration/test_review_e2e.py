@@ -4,6 +4,7 @@ fake upstream, with a reviewer deciding through the admin API. One guard serves 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -213,7 +214,8 @@ def test_no_planted_marker_reaches_audit_logs_or_metrics(rig: Rig) -> None:
 
 def verify(*paths: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "guard", "audit", "verify", *map(str, paths)], capture_output=True, text=True
+        [sys.executable, "-m", "guard", "audit", "verify", *map(str, paths)], capture_output=True, text=True,
+        env={**os.environ, "GUARD_AUDIT_HMAC_KEY": AUDIT_KEY},  # the chain is MACed with the guard's key
     )
 
 
@@ -229,7 +231,7 @@ def test_audit_verify_passes_on_the_real_log_and_names_each_tampering(rig: Rig, 
     data[at] = ord("X")  # one byte of record seq 4
     edited.write_bytes(bytes(data))
     out = verify(edited)
-    assert out.returncode == 1 and f"{edited}:5 (record seq 4): hash does not match" in out.stdout
+    assert out.returncode == 1 and f"{edited}:5 (record seq 4): MAC does not match" in out.stdout
 
     deleted = tmp_path / "deleted.jsonl"
     deleted.write_bytes(b"".join(lines[:6] + lines[7:]))

@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from guard.audit.base import ReviewActionEvent
 from guard.audit.jsonl import JsonlAuditSink, rotated_files
+from guard.audit.keys import AuditKeys, derived_kid, key_from
 from guard.audit.verify import verify
 from guard.commands.audit import run as run_verify
 from guard.errors import AuditError
@@ -19,6 +21,8 @@ from tests.unit.audit.audit_samples import CARD, EMAIL, event
 
 pytestmark = pytest.mark.anyio
 KEY = b"audit-key-for-tests-0123456789ab"
+KEYS = AuditKeys(key_from(KEY))  # the chain is MACed with the key (guard.audit.keys); verify needs it too
+ENV = {"GUARD_AUDIT_HMAC_KEY": KEY.decode()}
 
 
 async def write_log(path: Path, n: int, **kwargs: object) -> JsonlAuditSink:
@@ -31,7 +35,7 @@ async def write_log(path: Path, n: int, **kwargs: object) -> JsonlAuditSink:
 
 
 def check(*paths: Path) -> list[str]:
-    report = verify((str(p), p.read_text().splitlines()) for p in paths)
+    report = verify(((str(p), p.read_text().splitlines()) for p in paths), KEYS)
     return [str(p) for p in report.problems]
 
 
@@ -56,7 +60,10 @@ async def test_records_hold_what_the_issue_lists_and_no_raw_text(tmp_path: Path)
     assert first["text_hmac"] == [hmac.new(KEY, text.encode(), hashlib.sha256).hexdigest()]
 
 
-async def test_an_intact_log_verifies_and_the_chain_continues_after_restart(tmp_path: Path) -> None:
+async def test_an_intact_log_verifies_and_the_chain_continues_after_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GUARD_AUDIT_HMAC_KEY", KEY.decode())
     path = tmp_path / "audit.jsonl"
     await write_log(path, 4)
     await write_log(path, 3)  # a restarted guard continues the chain
@@ -74,7 +81,10 @@ async def test_one_edited_byte_is_found_and_named(tmp_path: Path) -> None:
     data[offset] = ord("1")  # 0.97 -> 0.91: still valid JSON
     path.write_bytes(bytes(data))
     problems = check(path)
-    assert problems == [f"{path}:4 (record seq 3): hash does not match the content: the record was edited"]
+    assert problems == [
+        f"{path}:4 (record seq 3): MAC does not match the content under key '{derived_kid(KEY)}': "
+        "the record was edited or forged (hash recomputed), or the key changed"
+    ]
 
 
 async def test_an_edit_that_breaks_the_json_is_named(tmp_path: Path) -> None:
@@ -124,7 +134,9 @@ async def test_a_forged_relinked_record_breaks_the_next_link(tmp_path: Path) -> 
     original = json.loads(kept[1])
     forged = {k: v for k, v in original.items() if k not in ("hash", "seq", "prev", "v")}
     forged["action"] = "block" if original["action"] == "allow" else "allow"
-    kept[1] = canonical(seal(forged, original["seq"], original["prev"])) + "\n"  # a self-consistent rewrite
+    # A self-consistent rewrite by someone holding the key (without it, the record itself fails its MAC:
+    # tests/security/test_audit_forgery.py).
+    kept[1] = canonical(seal(forged, original["seq"], original["prev"], KEYS.current)) + "\n"
     path.write_text("".join(kept))
     assert check(path) == [
         f"{path}:3 (record seq 2): does not link to the record before it (prev hash differs): a record before "
@@ -172,15 +184,39 @@ def test_the_cli_names_the_broken_record(tmp_path: Path, capsys: pytest.CaptureF
 
     path = tmp_path / "audit.jsonl"
     asyncio.run(write_log(path, 4))
-    ok = subprocess.run([sys.executable, "-m", "guard", "audit", "verify", str(path)], capture_output=True, text=True)
+    cli = [sys.executable, "-m", "guard", "audit", "verify", str(path)]
+    ok = subprocess.run(cli, capture_output=True, text=True, env={**os.environ, **ENV})
     assert ok.returncode == 0 and ok.stdout.startswith("ok: 4 records")
     kept = lines(path)
     del kept[1]
     path.write_text("".join(kept))
-    broken = subprocess.run([sys.executable, "-m", "guard", "audit", "verify", str(path)], capture_output=True, text=True)
+    broken = subprocess.run(cli, capture_output=True, text=True, env={**os.environ, **ENV})
     assert broken.returncode == 1
     assert f"BROKEN {path}:2 (record seq 2): comes where seq 1 was expected" in broken.stdout
     missing = subprocess.run(
-        [sys.executable, "-m", "guard", "audit", "verify", str(tmp_path / "nope")], capture_output=True, text=True
+        [sys.executable, "-m", "guard", "audit", "verify", str(tmp_path / "nope")], capture_output=True, text=True,
+        env={**os.environ, **ENV},
     )
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+async def test_the_log_its_rotations_and_the_anchor_are_private(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    old_umask = os.umask(0o022)
+    try:
+        path = tmp_path / "logs" / "audit.jsonl"
+        anchor = tmp_path / "anchors" / "anchor.json"
+        sink = JsonlAuditSink(path, KEY, max_bytes=2000, anchor_path=anchor, anchor_interval_s=0.001)
+        await sink.open()
+        for i in range(12):
+            await sink.append(event(i))
+        await sink.aclose()
+    finally:
+        os.umask(old_umask)
+    files = [*rotated_files(path), path, anchor]
+    assert len(files) >= 4
+    assert {stat.S_IMODE(p.stat().st_mode) for p in files} == {0o600}
+    assert {stat.S_IMODE(d.stat().st_mode) for d in (path.parent, anchor.parent)} == {0o700}
+    assert json.loads(anchor.read_text())["seq"] == 11

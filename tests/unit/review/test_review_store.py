@@ -144,3 +144,41 @@ def test_store_url_must_name_a_kind() -> None:
         store_for("mysql://x")
     with pytest.raises(ConfigError, match="names no file"):
         store_for("sqlite:///")
+
+
+async def test_purge_deletes_only_items_decided_before_the_cutoff(store: ReviewStore) -> None:
+    now = time.time()
+    old, recent, waiting = new_item(now - 100, request_id="old"), new_item(now - 100, request_id="recent"), new_item(now)
+    for item in (old, recent, waiting):
+        await store.enqueue(item)
+    await store.decide(old.id, ReviewerOutcome.DENY, "alice", "", None, now - 50)
+    await store.decide(recent.id, ReviewerOutcome.APPROVE, "alice", "", None, now - 5)
+    assert await store.purge_decided(now - 10) == [(old.id, "old")]
+    with pytest.raises(ItemNotFoundError):
+        await store.get(old.id)
+    assert (await store.get(recent.id)).status is ItemStatus.APPROVED
+    assert await store.purge_decided(now) == [(recent.id, "recent")]
+    assert (await store.stats()).pending == 1  # pending items are never purged, whatever their age
+
+
+async def test_sqlite_store_files_are_private_and_purged_text_leaves_the_file(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    old_umask = os.umask(0o022)  # as a library user's process might have it
+    try:
+        path = tmp_path / "new-dir" / "r.db"
+        store = SqliteReviewStore(path)
+        await store.open()
+        item = new_item(time.time())
+        await store.enqueue(item)
+        await store.decide(item.id, ReviewerOutcome.DENY, "alice", "", None, time.time())
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in path.parent.iterdir()}
+        assert modes == {"r.db": 0o600, "r.db-wal": 0o600, "r.db-shm": 0o600}
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+        assert await store.purge_decided(time.time()) == [(item.id, "req-1")]
+        held = b"".join(p.read_bytes() for p in path.parent.iterdir())
+        assert CARD.encode() not in held
+        await store.aclose()
+    finally:
+        os.umask(old_umask)
