@@ -15,6 +15,9 @@ normalised whole text, pinned by sha256 like the head) whose score is fused with
 (`normalize.py`), encoded once through the shared, micro-batched encoder, and every head scores every
 window; a text's finding per head comes from its highest-scoring window. Scores are calibrated so 0.5 is
 the head's validated operating point; `label` names the technique for technique heads, else the head.
+Encoded payloads (base64, hex, URL encoding, ROT13, leetspeak; `deobfuscate.py`) are decoded and scored
+too: a head's finding is the strongest of the text and its decoded variants, and one from a variant spans
+the encoded characters of the original text.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -32,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from guard.detectors.base import DetectorResources
 from guard.detectors.config import DetectorConfigBase
+from guard.detectors.deobfuscate import decoded_variants
 from guard.detectors.encoder import EncoderSpec, SharedEncoder, file_sha256
 from guard.detectors.normalize import TextNormalizer
 from guard.errors import ConfigError, DetectorError
@@ -223,6 +227,30 @@ class ClassifierDetector:
     async def detect(self, texts: Sequence[str], ctx: ScanContext) -> Sequence[Sequence[Finding]]:
         if self._encoder is None or self._windows is None or self._resources is None:
             raise DetectorError(f"detector '{self.name}' used before load()")
+        variants = [decoded_variants(t) for t in texts]
+        if not any(variants):
+            return await self._score(texts)
+        # Issue 10: decoded payloads go through the same heads in the same batch as the texts themselves.
+        scored = await self._score([*texts, *(v.text for vs in variants for v in vs)])
+        results = [list(found) for found in scored[: len(texts)]]
+        position = len(texts)
+        for index, text_variants in enumerate(variants):
+            for variant in text_variants:
+                for finding in scored[position]:
+                    current = next((f for f in results[index] if f.label == finding.label and f.category is finding.category), None)
+                    if current is not None and current.score >= finding.score:
+                        continue
+                    if current is not None:
+                        results[index].remove(current)
+                    results[index].append(replace(
+                        finding, span=Span(variant.start, variant.end, finding.label),
+                        reason=f"{finding.reason}, after decoding {variant.encoding} at {variant.start}-{variant.end}",
+                    ))
+                position += 1
+        return results
+
+    async def _score(self, texts: Sequence[str]) -> list[list[Finding]]:
+        assert self._encoder is not None and self._windows is not None and self._resources is not None
         windows = await self._windows.split_all(texts, self._resources)
         flat = [w.text for ws in windows for w in ws]
         vectors = await self._encoder.embed(flat)
