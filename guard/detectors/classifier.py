@@ -182,15 +182,25 @@ class TextWindows:
         # Training (`guard/training/windows.py`) cuts the same windows.
         self.whole_tokens, self.window_tokens, self.stride_tokens = window_shape(encoder.encoder.spec.max_tokens)
 
-    def split(self, text: str) -> list[Window]:
-        spans = self._encoder.encoder.token_windows(text, self.whole_tokens, self.window_tokens, self.stride_tokens)
+    def split(self, text: str, untrusted: bool = False) -> list[Window]:
+        if untrusted:
+            # Untrusted content (a tool result, a retrieved document; issue 10): windows even when the text
+            # fits whole, so an instruction planted in a short email is scored on its own, not diluted.
+            spans = self._encoder.encoder.token_windows(text, self.window_tokens, self.window_tokens, self.stride_tokens)
+            if len(spans) > 1:
+                spans = [(0, len(text)), *spans]
+        else:
+            spans = self._encoder.encoder.token_windows(text, self.whole_tokens, self.window_tokens, self.stride_tokens)
         return [Window(s, e, self._normalizer(text[s:e])) for s, e in spans]
 
-    async def split_all(self, texts: Sequence[str], resources: DetectorResources) -> list[list[Window]]:
+    async def split_all(
+        self, texts: Sequence[str], resources: DetectorResources, untrusted: Sequence[bool] = ()
+    ) -> list[list[Window]]:
+        flags = [bool(untrusted[i]) if i < len(untrusted) else False for i in range(len(texts))]
         if sum(len(t) for t in texts) <= _INLINE_CHARS:
-            return [self.split(t) for t in texts]
+            return [self.split(t, u) for t, u in zip(texts, flags, strict=True)]
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(resources.executor, lambda: [self.split(t) for t in texts])
+        return await loop.run_in_executor(resources.executor, lambda: [self.split(t, u) for t, u in zip(texts, flags, strict=True)])
 
     def whole(self, text: str, windows: list[Window]) -> str:
         """The normalised whole text (a text scored whole already has it as its one window)."""
@@ -228,10 +238,14 @@ class ClassifierDetector:
         if self._encoder is None or self._windows is None or self._resources is None:
             raise DetectorError(f"detector '{self.name}' used before load()")
         variants = [decoded_variants(t) for t in texts]
+        untrusted = [ctx.untrusted(i) for i in range(len(texts))]
         if not any(variants):
-            return await self._score(texts)
+            return await self._score(texts, untrusted)
         # Issue 10: decoded payloads go through the same heads in the same batch as the texts themselves.
-        scored = await self._score([*texts, *(v.text for vs in variants for v in vs)])
+        scored = await self._score(
+            [*texts, *(v.text for vs in variants for v in vs)],
+            [*untrusted, *(untrusted[i] for i, vs in enumerate(variants) for _ in vs)],
+        )
         results = [list(found) for found in scored[: len(texts)]]
         position = len(texts)
         for index, text_variants in enumerate(variants):
@@ -249,9 +263,9 @@ class ClassifierDetector:
                 position += 1
         return results
 
-    async def _score(self, texts: Sequence[str]) -> list[list[Finding]]:
+    async def _score(self, texts: Sequence[str], untrusted: Sequence[bool]) -> list[list[Finding]]:
         assert self._encoder is not None and self._windows is not None and self._resources is not None
-        windows = await self._windows.split_all(texts, self._resources)
+        windows = await self._windows.split_all(texts, self._resources, untrusted)
         flat = [w.text for ws in windows for w in ws]
         vectors = await self._encoder.embed(flat)
         per_head = [(head, head.weights.probabilities(vectors)) for head in self._heads]

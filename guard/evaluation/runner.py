@@ -5,7 +5,9 @@ Same code path as `guard serve` (issue 10): the detectors a (tier, direction) ru
 `guard.policy.decide.decide`, as in `guard.proxy.screening_step.Stepper.decide`. A row counts as flagged
 for a category when that decision holds a trigger of the category whose action is not `allow` (a `log`
 counts: it is what the policy reports, and in shadow mode every action is one). A detector failure counts
-as flagged for every category when the tier's `on_detector_error` is not `allow`, as enforcement treats it. Positives of a category are rows with `label: 1` and that
+as flagged for every category when the tier's `on_detector_error` is not `allow`, as enforcement treats it.
+A row may carry a `role` (the chat role its text would arrive in, e.g. `tool`): it is passed on as the slot
+role is in `guard serve`, so untrusted content is screened as such. Positives of a category are rows with `label: 1` and that
 `category`; negatives are all `label: 0` rows; positives of other categories are left out of a
 category's counts. Direction: `auto` screens disinformation datasets as model output and all others
 as input (prompts).
@@ -18,7 +20,7 @@ import json
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -47,6 +49,7 @@ class EvalRow:
     dataset: str
     spans: tuple[SpanTuple, ...] | None = None
     line: int = 0  # 1-based line in its file, so a miss can be looked up without printing its text
+    role: str = ""  # the slot role it would arrive in ("tool" for a tool result or document), as in serve
 
 
 @dataclass
@@ -85,7 +88,7 @@ def read_eval_rows(path: Path) -> list[EvalRow]:
         spans = None
         if "spans" in raw:
             spans = tuple((int(s["start"]), int(s["end"]), str(s["entity_type"])) for s in raw["spans"])
-        rows.append(EvalRow(text, int(label), category, str(raw.get("dataset") or name), spans, number))
+        rows.append(EvalRow(text, int(label), category, str(raw.get("dataset") or name), spans, number, str(raw.get("role") or "")))
     return rows
 
 
@@ -139,7 +142,8 @@ class Evaluator:
         detectors = list(self._plan.get((self.tier, chosen), ()))
         for row in tqdm(rows, desc=result.name, unit="row", leave=False):
             started = time.perf_counter()
-            scan = await self._screener.screen([row.text], detectors, ctx, self.policy.limits.detector_budget_s)
+            row_ctx = replace(ctx, roles=(row.role,)) if row.role else ctx
+            scan = await self._screener.screen([row.text], detectors, row_ctx, self.policy.limits.detector_budget_s)
             result.latencies_ms.append((time.perf_counter() - started) * 1000)
             result.failures += len(scan.failures)
             decision = decide(self.policy, scan, chosen, self.tier)
@@ -163,7 +167,15 @@ class Evaluator:
 
 def evaluate(policy: PolicyFile, targets: list[Path], tier: str | None, direction: DirectionChoice, limit: int | None) -> list[DatasetResult]:
     # Every file is read and checked before any model loads, so a bad row fails fast.
-    loaded = [(p.parent.name if p.name == "train.jsonl" else p.stem, read_eval_rows(p)[:limit]) for p in targets]
+    loaded: list[tuple[str, list[EvalRow]]] = []
+    for path in targets:
+        rows = read_eval_rows(path)[:limit]
+        named = {r.dataset for r in rows}
+        if len(named) > 1:
+            # A file whose rows name several datasets (one per language, say) is reported per dataset.
+            loaded.extend((name, [r for r in rows if r.dataset == name]) for name in sorted(named))
+        else:
+            loaded.append((path.parent.name if path.name == "train.jsonl" else path.stem, rows))
 
     async def main() -> list[DatasetResult]:
         async with Evaluator(policy, tier) as evaluator:

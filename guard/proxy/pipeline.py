@@ -175,7 +175,7 @@ class Pipeline:
             raise RequestError(415, "compressed request bodies are not accepted on screened routes", "unsupported_media_type")
         extraction = codec.extract(body, Direction.INPUT)
         texts = [slot.text for slot in extraction.slots]
-        decision = await self._stepper.decide(active, texts, ctx)
+        decision = await self._stepper.decide(active, texts, ctx, [slot.role for slot in extraction.slots])
         resolution = await self._stepper.resolve(active, texts, ctx, decision, body)
         return resolution, extraction
 
