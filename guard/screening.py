@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import logging
 import time
+from dataclasses import replace
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -85,7 +86,8 @@ class Screener:
     ) -> ScanResult:
         if not texts or not detectors:
             return ScanResult(findings=tuple(() for _ in texts))
-        digests = [ScreeningCache.digest(t) for t in texts]
+        # Untrusted content is screened differently (issue 10), so its findings are cached apart.
+        digests = [ScreeningCache.digest(("\x00untrusted\x00" + t) if ctx.untrusted(i) else t) for i, t in enumerate(texts)]
         outcomes = await asyncio.gather(
             *(self._run_one(d, texts, digests, ctx, budget_s) for d in detectors)
         )
@@ -127,6 +129,8 @@ class Screener:
             for index in missing:
                 unique.setdefault(digests[index], index)
             batch = [texts[i] for i in unique.values()]
+            if ctx.roles:  # the detector sees roles by its batch's positions
+                ctx = replace(ctx, roles=tuple(ctx.roles[i] if i < len(ctx.roles) else "" for i in unique.values()))
             started = time.perf_counter()
             timed = dataclasses.replace(ctx, deadline=time.monotonic() + budget_s)
             try:

@@ -118,9 +118,21 @@ class ScanContext:
     tier: str
     route: str = ""  # the policy's route name, never the raw path
     request_id: str = ""
+    # Per text, the slot role the codec read it from ("user", "system", "tool", ...; "" unknown). Issue 10:
+    # tool results and retrieved documents are untrusted content and screened as such (`untrusted`).
+    roles: tuple[str, ...] = ()
     # time.monotonic() at which this call's detector budget ends (set by the Screener): long detector
     # work stops between its units of work once it has passed (guard.detectors.deadline).
     deadline: float | None = None
+
+    def untrusted(self, index: int) -> bool:
+        """Whether text `index` came from content the caller did not write (a tool result, a document)."""
+        return index < len(self.roles) and self.roles[index] in UNTRUSTED_ROLES
+
+
+# Slot roles whose text comes from tools, retrieval or third parties rather than the caller: an instruction
+# there is an indirect injection however it is phrased.
+UNTRUSTED_ROLES = frozenset({"tool", "function", "tool_description", "document", "retrieved"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,9 @@ normalised whole text, pinned by sha256 like the head) whose score is fused with
 (`normalize.py`), encoded once through the shared, micro-batched encoder, and every head scores every
 window; a text's finding per head comes from its highest-scoring window. Scores are calibrated so 0.5 is
 the head's validated operating point; `label` names the technique for technique heads, else the head.
+Encoded payloads (base64, hex, URL encoding, ROT13, leetspeak; `deobfuscate.py`) are decoded and scored
+too: a head's finding is the strongest of the text and its decoded variants, and one from a variant spans
+the encoded characters of the original text.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -34,6 +37,7 @@ from guard.detectors.base import DetectorResources
 from guard.detectors.config import DetectorConfigBase
 from guard.detectors.deadline import check as check_deadline
 from guard.detectors.deadline import segments
+from guard.detectors.deobfuscate import decoded_variants
 from guard.detectors.encoder import EncoderSpec, SharedEncoder, file_sha256
 from guard.detectors.normalize import TextNormalizer
 from guard.errors import ConfigError, DetectorError
@@ -183,31 +187,43 @@ class TextWindows:
         # Training (`guard/training/windows.py`) cuts the same windows.
         self.whole_tokens, self.window_tokens, self.stride_tokens = window_shape(encoder.encoder.spec.max_tokens)
 
-    def split(self, text: str) -> list[Window]:
-        spans = self._encoder.encoder.token_windows(text, self.whole_tokens, self.window_tokens, self.stride_tokens)
+    def split(self, text: str, untrusted: bool = False) -> list[Window]:
+        if untrusted:
+            # Untrusted content (a tool result, a retrieved document; issue 10): windows even when the text
+            # fits whole, so an instruction planted in a short email is scored on its own, not diluted.
+            spans = self._encoder.encoder.token_windows(text, self.window_tokens, self.window_tokens, self.stride_tokens)
+            if len(spans) > 1:
+                spans = [(0, len(text)), *spans]
+        else:
+            spans = self._encoder.encoder.token_windows(text, self.whole_tokens, self.window_tokens, self.stride_tokens)
         return [Window(s, e, self._normalizer(text[s:e])) for s, e in spans]
 
     async def split_all(
-        self, texts: Sequence[str], resources: DetectorResources, deadline: float | None = None
+        self,
+        texts: Sequence[str],
+        resources: DetectorResources,
+        untrusted: Sequence[bool] = (),
+        deadline: float | None = None,
     ) -> list[list[Window]]:
-        """Windows of every text. Short batches are windowed inline; longer ones in executor jobs of at
-        most `_INLINE_CHARS` characters each (a long text in overlapping segments), with the deadline
-        checked between jobs, so a huge text neither holds the tokenizer for seconds nor outlives its
-        budget (`guard.detectors.deadline`)."""
+        """Windows of every text (untrusted ones windowed even when short, see `split`). Short batches are
+        windowed inline; longer ones in executor jobs of at most `_INLINE_CHARS` characters each (a long
+        text in overlapping segments), with the deadline checked between jobs, so a huge text neither
+        holds the tokenizer for seconds nor outlives its budget (`guard.detectors.deadline`)."""
+        flags = [bool(untrusted[i]) if i < len(untrusted) else False for i in range(len(texts))]
         if sum(len(t) for t in texts) <= _INLINE_CHARS:
-            return [self.split(t) for t in texts]
+            return [self.split(t, u) for t, u in zip(texts, flags, strict=True)]
         loop = asyncio.get_running_loop()
         out: list[list[Window]] = [[] for _ in texts]
         for job in _jobs(texts, _SEGMENT_OVERLAP):
             check_deadline(deadline)
-            pieces = [piece for _, _, piece in job]
+            pieces = [(piece, flags[index]) for index, _, piece in job]
             found = await loop.run_in_executor(resources.executor, self._split_many, pieces)
             for (index, offset, _), windows in zip(job, found, strict=True):
                 out[index].extend(Window(w.start + offset, w.end + offset, w.text) for w in windows)
         return out
 
-    def _split_many(self, pieces: list[str]) -> list[list[Window]]:
-        return [self.split(piece) for piece in pieces]
+    def _split_many(self, pieces: list[tuple[str, bool]]) -> list[list[Window]]:
+        return [self.split(piece, untrusted) for piece, untrusted in pieces]
 
     def _normalize_many(self, pieces: list[str]) -> list[str]:
         return [self._normalizer(piece) for piece in pieces]
@@ -284,11 +300,42 @@ class ClassifierDetector:
     async def detect(self, texts: Sequence[str], ctx: ScanContext) -> Sequence[Sequence[Finding]]:
         if self._encoder is None or self._windows is None or self._resources is None:
             raise DetectorError(f"detector '{self.name}' used before load()")
-        windows = await self._windows.split_all(texts, self._resources, ctx.deadline)
+        variants = [decoded_variants(t) for t in texts]
+        untrusted = [ctx.untrusted(i) for i in range(len(texts))]
+        if not any(variants):
+            return await self._score(texts, untrusted, ctx.deadline)
+        # Issue 10: decoded payloads go through the same heads in the same batch as the texts themselves.
+        scored = await self._score(
+            [*texts, *(v.text for vs in variants for v in vs)],
+            [*untrusted, *(untrusted[i] for i, vs in enumerate(variants) for _ in vs)],
+            ctx.deadline,
+        )
+        results = [list(found) for found in scored[: len(texts)]]
+        position = len(texts)
+        for index, text_variants in enumerate(variants):
+            for variant in text_variants:
+                for finding in scored[position]:
+                    current = next((f for f in results[index] if f.label == finding.label and f.category is finding.category), None)
+                    if current is not None and current.score >= finding.score:
+                        continue
+                    if current is not None:
+                        results[index].remove(current)
+                    results[index].append(replace(
+                        finding, span=Span(variant.start, variant.end, finding.label),
+                        reason=f"{finding.reason}, after decoding {variant.encoding} at {variant.start}-{variant.end}",
+                    ))
+                position += 1
+        return results
+
+    async def _score(
+        self, texts: Sequence[str], untrusted: Sequence[bool], deadline: float | None
+    ) -> list[list[Finding]]:
+        assert self._encoder is not None and self._windows is not None and self._resources is not None
+        windows = await self._windows.split_all(texts, self._resources, untrusted, deadline)
         flat = [w.text for ws in windows for w in ws]
-        vectors = await self._encoder.embed(flat, ctx.deadline)
+        vectors = await self._encoder.embed(flat, deadline)
         per_head = [(head, head.weights.probabilities(vectors)) for head in self._heads]
-        lexical = await self._lexical_scores(texts, windows, ctx.deadline)
+        lexical = await self._lexical_scores(texts, windows, deadline)
         results: list[list[Finding]] = []
         offset = 0
         for index, text_windows in enumerate(windows):

@@ -41,7 +41,7 @@ def render(summary: dict[str, Any]) -> str:
         lines += ["", "latency per row (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in latency.items())]
     failures = sum(d["detector_failures"] for d in summary["datasets"].values())
     if failures:
-        lines.append(f"detector failures: {failures} (counted as not flagged)")
+        lines.append(f"detector failures: {failures} (flagged wherever the tier fails closed, as enforcement does)")
     return "\n".join(lines)
 
 

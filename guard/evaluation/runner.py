@@ -1,8 +1,13 @@
 """Runs a policy's detectors over labelled rows and counts what the policy would have flagged.
 
-A row counts as flagged for a category when the policy's table (for the row's direction and the chosen
-tier) turns one of its findings of that category into any action other than `allow` — the same
-`triggers_for` that enforcement uses. Positives of a category are rows with `label: 1` and that
+Same code path as `guard serve` (issue 10): the detectors a (tier, direction) runs come from
+`guard.proxy.runtime.detector_plan`, texts go through the same `Screener`, and the decision is
+`guard.policy.decide.decide`, as in `guard.proxy.screening_step.Stepper.decide`. A row counts as flagged
+for a category when that decision holds a trigger of the category whose action is not `allow` (a `log`
+counts: it is what the policy reports, and in shadow mode every action is one). A detector failure counts
+as flagged for every category when the tier's `on_detector_error` is not `allow`, as enforcement treats it.
+A row may carry a `role` (the chat role its text would arrive in, e.g. `tool`): it is passed on as the slot
+role is in `guard serve`, so untrusted content is screened as such. Positives of a category are rows with `label: 1` and that
 `category`; negatives are all `label: 0` rows; positives of other categories are left out of a
 category's counts. Direction: `auto` screens disinformation datasets as model output and all others
 as input (prompts).
@@ -15,7 +20,7 @@ import json
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -27,7 +32,8 @@ from guard.detectors.registry import build_detector
 from guard.errors import ConfigError
 from guard.evaluation.metrics import BinaryCounts, SpanCounts, SpanTuple, add_span_counts, match_spans, percentiles
 from guard.metrics import GuardMetrics
-from guard.policy.decide import triggers_for
+from guard.policy.decide import decide
+from guard.proxy.runtime import detector_plan
 from guard.policy.model import PolicyFile
 from guard.screening import Screener, ScreeningCache
 from guard.types import Action, Category, Direction, ScanContext
@@ -42,6 +48,8 @@ class EvalRow:
     category: str
     dataset: str
     spans: tuple[SpanTuple, ...] | None = None
+    line: int = 0  # 1-based line in its file, so a miss can be looked up without printing its text
+    role: str = ""  # the slot role it would arrive in ("tool" for a tool result or document), as in serve
 
 
 @dataclass
@@ -53,6 +61,8 @@ class DatasetResult:
     spans: dict[str, SpanCounts] = field(default_factory=dict)
     latencies_ms: list[float] = field(default_factory=list)
     failures: int = 0
+    # per category: file lines of missed positives ("fn") and flagged negatives ("fp"); never the text
+    misses: dict[str, dict[str, list[int]]] = field(default_factory=lambda: defaultdict(lambda: {"fn": [], "fp": []}))
 
     def binary(self) -> dict[str, BinaryCounts]:
         return {c: BinaryCounts.from_pairs([g for g, _ in p], [q for _, q in p]) for c, p in sorted(self.counts.items())}
@@ -78,7 +88,7 @@ def read_eval_rows(path: Path) -> list[EvalRow]:
         spans = None
         if "spans" in raw:
             spans = tuple((int(s["start"]), int(s["end"]), str(s["entity_type"])) for s in raw["spans"])
-        rows.append(EvalRow(text, int(label), category, str(raw.get("dataset") or name), spans))
+        rows.append(EvalRow(text, int(label), category, str(raw.get("dataset") or name), spans, number, str(raw.get("role") or "")))
     return rows
 
 
@@ -110,6 +120,7 @@ class Evaluator:
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="guard-eval")
         self._resources = DetectorResources(self._executor, threads)
         self._detectors: list[Detector] = [build_detector(c) for c in policy.detectors]
+        self._plan = detector_plan(policy, {d.name: d for d in self._detectors})
         self._screener = Screener(ScreeningCache(0), GuardMetrics(CollectorRegistry(), "eval"))
 
     async def __aenter__(self) -> Evaluator:
@@ -128,19 +139,23 @@ class Evaluator:
         tier = self.policy.tiers[self.tier]
         categories = sorted(c.value for c in tier.table(chosen))
         ctx = ScanContext(direction=chosen, tier=self.tier, route="eval")
-        # As in `guard serve`: only detectors that find a category of this direction's table run.
-        wanted = set(tier.table(chosen))
-        detectors = [d for d in self._detectors if d.categories & wanted]
+        detectors = list(self._plan.get((self.tier, chosen), ()))
         for row in tqdm(rows, desc=result.name, unit="row", leave=False):
             started = time.perf_counter()
-            scan = await self._screener.screen([row.text], detectors, ctx, self.policy.limits.detector_budget_s)
+            row_ctx = replace(ctx, roles=(row.role,)) if row.role else ctx
+            scan = await self._screener.screen([row.text], detectors, row_ctx, self.policy.limits.detector_budget_s)
             result.latencies_ms.append((time.perf_counter() - started) * 1000)
             result.failures += len(scan.failures)
-            flagged = {t.finding.category.value for t in triggers_for(scan.findings, tier, chosen) if t.action is not Action.ALLOW}
+            decision = decide(self.policy, scan, chosen, self.tier)
+            flagged = {t.finding.category.value for t in decision.triggers if t.action is not Action.ALLOW}
+            if decision.failures and tier.on_detector_error is not Action.ALLOW:
+                flagged.update(categories)
             for category in categories:
                 if row.label == 1 and row.category != category:
                     continue
                 result.counts[category].append((row.label == 1, category in flagged))
+                if (row.label == 1) != (category in flagged):
+                    result.misses[category]["fn" if row.label == 1 else "fp"].append(row.line)
             if row.spans is not None:
                 predicted = [
                     (f.span.start, f.span.end, f.span.entity_type)
@@ -152,7 +167,15 @@ class Evaluator:
 
 def evaluate(policy: PolicyFile, targets: list[Path], tier: str | None, direction: DirectionChoice, limit: int | None) -> list[DatasetResult]:
     # Every file is read and checked before any model loads, so a bad row fails fast.
-    loaded = [(p.parent.name if p.name == "train.jsonl" else p.stem, read_eval_rows(p)[:limit]) for p in targets]
+    loaded: list[tuple[str, list[EvalRow]]] = []
+    for path in targets:
+        rows = read_eval_rows(path)[:limit]
+        named = {r.dataset for r in rows}
+        if len(named) > 1:
+            # A file whose rows name several datasets (one per language, say) is reported per dataset.
+            loaded.extend((name, [r for r in rows if r.dataset == name]) for name in sorted(named))
+        else:
+            loaded.append((path.parent.name if path.name == "train.jsonl" else path.stem, rows))
 
     async def main() -> list[DatasetResult]:
         async with Evaluator(policy, tier) as evaluator:
@@ -177,6 +200,7 @@ def summary(results: list[DatasetResult]) -> dict[str, object]:
             "categories": {c: b.as_dict() for c, b in r.binary().items()},
             "spans": {k: v.as_dict() for k, v in sorted(r.spans.items())},
             "latency_ms": {k: round(v, 2) for k, v in percentiles(r.latencies_ms).items()},
+            "misses": {c: m for c, m in sorted(r.misses.items())},
         }
     overall = {c: BinaryCounts.from_pairs([g for g, _ in p], [q for _, q in p]).as_dict() for c, p in sorted(overall_pairs.items())}
     return {

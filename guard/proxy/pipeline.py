@@ -245,7 +245,7 @@ class Pipeline:
             extraction = codec.extract(body, Direction.INPUT)
             span.set_attribute("guard.texts", len(extraction.slots))
         texts = [slot.text for slot in extraction.slots]
-        decision = await self._stepper.decide(active, texts, ctx)
+        decision = await self._stepper.decide(active, texts, ctx, [slot.role for slot in extraction.slots])
         resolution = await self._stepper.resolve(active, texts, ctx, decision, body)
         return resolution, extraction
 

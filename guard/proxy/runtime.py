@@ -49,7 +49,9 @@ def _build_codecs(policy: PolicyFile, limits: BodyLimits) -> dict[str, Codec]:
     return {route.name: build_codec(route.codec, limits) for route in policy.routes if route.codec is not None}
 
 
-def _plan(policy: PolicyFile, detectors: Mapping[str, Detector]) -> dict[tuple[str, Direction], tuple[Detector, ...]]:
+def detector_plan(policy: PolicyFile, detectors: Mapping[str, Detector]) -> dict[tuple[str, Direction], tuple[Detector, ...]]:
+    """Which detectors each (tier, direction) runs: those that find a category of its table. `guard eval`
+    uses this too, so its figures come from the detectors `guard serve` would run."""
     plan: dict[tuple[str, Direction], tuple[Detector, ...]] = {}
     for tier_name, tier in policy.tiers.items():
         for direction in Direction:
@@ -186,7 +188,7 @@ class GuardRuntime:
             configs=tuple(policy.detectors),
             codecs=_build_codecs(policy, limits),
             limits=limits,
-            plan=_plan(policy, detectors),
+            plan=detector_plan(policy, detectors),
             detector_versions=tuple((d.name, d.version) for d in detectors.values()),
             allow=allow,
         )

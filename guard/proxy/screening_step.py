@@ -124,11 +124,13 @@ class Stepper:
         self._gate = review_gate
         self._audit = audit_sink
 
-    async def decide(self, active: ActivePolicy, texts: Sequence[str], ctx: StepContext) -> Decision:
+    async def decide(
+        self, active: ActivePolicy, texts: Sequence[str], ctx: StepContext, roles: Sequence[str] = ()
+    ) -> Decision:
         detectors = active.detectors_for(ctx.tier, ctx.direction)
         if not detectors:
             return active.allow[(ctx.tier, ctx.direction)]
-        scan = ScanContext(ctx.direction, ctx.tier, ctx.route, ctx.request_id)
+        scan = ScanContext(ctx.direction, ctx.tier, ctx.route, ctx.request_id, roles=tuple(roles))
         limits = active.policy.limits
         if self._admission is None:
             result = await self._screener.screen(texts, detectors, scan, limits.detector_budget_s)

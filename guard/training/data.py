@@ -41,6 +41,11 @@ PERMISSIVE: dict[str, str] = {
     "influence_ops_requests": "MIT / Apache-2.0 / CC-BY-4.0",
 }
 
+# Rows the project wrote itself (data/training/README.md): trainable, but with no upstream copy to refresh.
+PROJECT_WRITTEN: dict[str, str] = {
+    "handwritten_multilingual_injection": "project-written (repository licence)",
+}
+
 _KEPT_FIELDS = ("id", "text", "label", "category", "techniques", "dataset", "group", "source")
 
 

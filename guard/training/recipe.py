@@ -65,6 +65,9 @@ class Recipe(Strict):
     # diffing against the clean context in the same source group). Measured on prompt_injection: no gain.
     attack_windows: bool = False
     lexical: LexicalRecipe | None = None
+    # Where the carved validation rows are written, one `<dataset>.jsonl` each, so `guard eval` can report
+    # the shipped policies on exactly the rows training and threshold choice never saw (issue 10).
+    validation_dir: Path | None = None
 
     @model_validator(mode="after")
     def _lexical_is_binary(self) -> Recipe:

@@ -137,6 +137,8 @@ def train(recipe: Recipe, out_dir: Path, threads: int = 1, cache_dir: Path = DEF
     threshold = choose_threshold(oof[train_labels == 0], recipe.target_fpr)
 
     val_rows = [rows[i] for i in split.validation]
+    if recipe.validation_dir is not None:
+        write_validation(recipe.validation_dir, val_rows)
     probabilities = final.probabilities(vectors[val_idx])
     predicted = val_scores >= threshold
     metrics: dict[str, Any] = {
@@ -187,6 +189,19 @@ def train(recipe: Recipe, out_dir: Path, threads: int = 1, cache_dir: Path = DEF
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     write_card(out_dir / "card.md", recipe, config, metrics)
     return TrainResult(out_dir, threshold, metrics)
+
+
+def write_validation(folder: Path, rows: list[Row]) -> None:
+    """The validation rows, one JSONL file per dataset, in the shape `guard eval` reads."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.jsonl"):
+        stale.unlink()
+    for dataset in sorted({r.dataset for r in rows}):
+        with (folder / f"{dataset}.jsonl").open("w", encoding="utf-8") as out:
+            for r in rows:
+                if r.dataset == dataset:
+                    record = {"text": r.text, "label": r.label, "category": r.category, "dataset": r.dataset}
+                    out.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
 
 
 def _per_dataset(rows: list[Row], predicted: npt.NDArray[np.bool_]) -> dict[str, dict[str, object]]:
