@@ -45,7 +45,7 @@ ALLOWED_FIELDS = frozenset(
         "duration_s", "budget_s", "timeout_s", "upstream_s", "overhead_s", "host", "port", "admin_port",
         "workers", "threads", "attempt", "outcome", "role", "store", "signal", "chunks",
         "proxy_url", "admin_url", "detectors", "categories", "latency_ms", "load_s", "method",
-        "source", "line", "field",
+        "source", "line", "field", "code", "seq", "hash", "kid",
     }
 )
 # A string value must look like an identifier or a number; free text (spaces, `@`, quotes) is refused.
