@@ -32,6 +32,8 @@ NER_RECOGNIZER = "SpacyRecognizer"
 # (fixed 0.85) score: "Email john@x.io", "AKIA…" and "Baker Street" are the pattern's to judge.
 PATTERN_BEATS_NER = 0.5
 _PLACE_BEFORE = re.compile(r"\b(?:in|near|In|Near)\s+$")
+# "the Ming dynasty", "the Moon": one word after an article is a thing, not a person.
+_ARTICLE_BEFORE = re.compile(r"\b(?:the|The)\s+$")
 
 # Lower rank wins a score tie: identifiers with checksums, then formats, then free-text entities.
 _SPECIFICITY = {
@@ -70,6 +72,8 @@ def resolve_overlaps(results: list[Any], text: str) -> list[Any]:
         if r.entity_type == "PERSON":
             span_text = text[r.start : r.end]
             if names.is_implausible_person(span_text) or _PLACE_BEFORE.search(text, 0, r.start):
+                continue
+            if " " not in span_text.strip() and _ARTICLE_BEFORE.search(text, 0, r.start):
                 continue
             if any(p.start < r.end and r.start < p.end for p in patterns):
                 continue

@@ -30,14 +30,17 @@ _BIRTH = (
     r"data\s+di\s+nascita|出生日期|出生于|出生|生日|alizaliwa|tarehe\s+ya\s+kuzaliwa)"
 )
 _DOB = re.compile(
-    rf"(?<!\w){_BIRTH}(?:\s+(?:on|in|am|le|el|em|il|is|was|:))?[\s:：,-]{{0,4}}(?:on\s|am\s|le\s|el\s|em\s)?(?P<date>{_DATE})(?!\d)",
+    rf"(?<![A-Za-z]){_BIRTH}(?:\s+(?:on|in|am|le|el|em|il|is|was|:))?[\s:：,-]{{0,4}}(?:on\s|am\s|le\s|el\s|em\s)?(?P<date>{_DATE})(?!\d)",
     re.IGNORECASE,
 )
+# German puts the birth word last: "Ich bin am 3. März 1985 geboren".
+_DOB_AFTER = re.compile(rf"(?P<date>{_DATE})\s+(?:geboren|born)(?!\w)", re.IGNORECASE)
 SCORE = 0.85
 
 
 def find_dates_of_birth(text: str) -> list[tuple[int, int, float]]:
-    return [(m.start("date"), m.end("date"), SCORE) for m in _DOB.finditer(text)]
+    found = [(m.start("date"), m.end("date"), SCORE) for m in _DOB.finditer(text)]
+    return found + [(m.start("date"), m.end("date"), SCORE) for m in _DOB_AFTER.finditer(text)]
 
 
 def date_of_birth_recognizer(language: str) -> Any:

@@ -70,7 +70,12 @@ def followed_by_organisation_word(text: str, end: int) -> bool:
     return match is not None and match.group(1).lower() in _NON_NAME_WORDS
 
 
+_HAN_NAME = re.compile(r"[\u4e00-\u9fff]{2,4}")
+
+
 def is_implausible_person(span_text: str) -> bool:
+    if _HAN_NAME.fullmatch(span_text):
+        return False  # Chinese names have no capitals; the word checks below are for alphabetic scripts
     words = span_text.split()
     if not words or _DIGIT_OR_SYMBOL.search(span_text) or "\n" in span_text.strip():
         return True

@@ -26,7 +26,8 @@ CONTEXT = [
 ]
 
 _CANDIDATE = re.compile(
-    r"(?<![\w+$€£¥./:-])"
+    # Latin letters and digits only: a number right after Chinese text ("电话010-6552 7788") still counts.
+    r"(?<![A-Za-z0-9_+$€£¥./:-])"
     r"(?P<plus>\+|00)?"
     r"(?:\(\s?\d{1,5}\s?\)|\d)"
     r"(?:[ \t.\-\u2010-\u2013]?(?:\(\s?\d{1,5}\s?\)|\d)){4,17}"
