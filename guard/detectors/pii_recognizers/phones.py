@@ -42,6 +42,11 @@ _DECIMAL = re.compile(r"\d+\.\d+")
 # A label just after the number ("413 3504-Office", "89 37 13 office") is context too.
 _SUFFIX_LABEL = re.compile(r"\s?[-,(]?\s?(?i:office|fax|mobile|cell|home|work|tel|phone|desk|m\b|h\b|w\b)")
 SUFFIX_BONUS = 0.35
+# A bare digit run right after the name of another identifier is that identifier, not a phone.
+_OTHER_ID_BEFORE = re.compile(
+    r"(?i:licen[cs]e|passport|ssn|social security|aadhaar|cpf|dni|nie|steuer-?id|account|order|invoice)"
+    r"[A-Za-z\s#:'’-]{0,20}$"
+)
 MIN_DIGITS_GROUPED = 6  # "61 60 34": six digits only in groups
 _YEAR_RANGE = re.compile(r"(?:1[5-9]|20)\d\d\s?[-\u2013]\s?(?:(?:1[5-9]|20)?\d\d)")
 _FOUR_FOUR = re.compile(r"(?P<a>[1-9]\d{3})\s?[-\u2013]\s?(?P<b>\d{4})")
@@ -103,6 +108,8 @@ def find_phones(text: str) -> list[tuple[int, int, float]]:
         candidate = whole[: len(whole) - len(ext)] if ext and whole.endswith(ext) else whole
         end = match.start() + len(whole)
         if _HOUSE_NUMBERS.fullmatch(candidate) and _CAPITALISED_NEXT.match(text, end):
+            continue
+        if candidate.isdigit() and _OTHER_ID_BEFORE.search(text, max(0, match.start() - 40), match.start()):
             continue
         score = _grade(candidate.strip(), bool(match.group("plus")))
         if score is None:
