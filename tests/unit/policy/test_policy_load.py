@@ -32,12 +32,12 @@ def _error(text: str) -> str:
     return str(info.value)
 
 
-_CLASSIFIED = {"presidio_pii", "rules", "classifier", "claims"}
+_CLASSIFIED = {"presidio_pii", "rules", "secrets", "classifier", "claims"}
 
 
 @pytest.mark.parametrize(
     ("name", "kinds"),
-    [("default.yaml", _CLASSIFIED), ("strict.yaml", {"presidio_pii", "rules"}), ("monitor.yaml", _CLASSIFIED)],
+    [("default.yaml", _CLASSIFIED), ("strict.yaml", {"presidio_pii", "rules", "secrets"}), ("monitor.yaml", _CLASSIFIED)],
 )
 def test_shipped_policies_validate(name: str, kinds: set[str]) -> None:
     policy = load_policy(POLICIES / name)
