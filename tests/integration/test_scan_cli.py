@@ -47,7 +47,7 @@ def test_plain_text_on_stdin_gives_one_redacting_decision() -> None:
         assert finding["category"] == "pii" and finding["detector"] == "pii"
         assert finding["label"] == finding["entity_type"] and 0 < finding["score"] <= 1
     assert decision["action"] == "redact" and decision["verdict"] == "redact"
-    assert decision["tier"] == "limited" and decision["policy_version"] == "2026.11.2"
+    assert decision["tier"] == "limited" and decision["policy_version"] == "2026.12.1"
     assert decision["redacted"] == (
         "Hi, I'm <PERSON>. Email <EMAIL_ADDRESS>, my phone number is <PHONE_NUMBER>, and my card is <CREDIT_CARD>."
     )
@@ -104,8 +104,8 @@ def test_policy_check_command(tmp_path: Path) -> None:
     done = _guard("policy", "check", "policies/default.yaml", "policies/strict.yaml")
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
-        "ok: policies/default.yaml (default, 2026.11.2, 5 detectors, tiers: limited, high, minimal)",
-        "ok: policies/strict.yaml (strict, 2026.12.1, 5 detectors, tiers: high, limited)",
+        "ok: policies/default.yaml (default, 2026.12.1, 6 detectors, tiers: limited, high, minimal)",
+        "ok: policies/strict.yaml (strict, 2026.12.1, 6 detectors, tiers: high, limited)",
     ]
     done = _guard("policy", "check", "policies/default.yaml", "policies/tests/broken/bad_action.yaml")
     assert done.returncode == 1

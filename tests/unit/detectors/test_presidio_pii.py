@@ -212,3 +212,28 @@ def test_unknown_entity_or_missing_model_fails_load() -> None:
             asyncio.run(PresidioPIIDetector(unknown).load(DetectorResources(executor, 1)))
         with pytest.raises(ConfigError, match="is not installed"):
             asyncio.run(PresidioPIIDetector(missing).load(DetectorResources(executor, 1)))
+
+
+@pytest.mark.model
+def test_years_ranges_prices_versions_and_capitalised_words_are_not_pii(spacy_detector: PresidioPIIDetector) -> None:
+    # Issue 11: each of these was redacted before, as PHONE_NUMBER or PERSON.
+    text = "After Brexit the Moon and Bitcoin were news (1368 to 1644); it cost $1,299.99 in version 3.11.2."
+    assert _detect(spacy_detector, [text]) == [[]]
+
+
+@pytest.mark.model
+def test_a_key_is_never_a_person(spacy_detector: PresidioPIIDetector) -> None:
+    (findings,) = _detect(spacy_detector, ["Key AKIAIOSFODNN7EXAMPLE belongs to the build bot"])
+    assert "PERSON" not in _by_type("Key AKIAIOSFODNN7EXAMPLE belongs to the build bot", findings)
+
+
+@pytest.mark.model
+def test_english_ner_never_runs_on_other_languages(spacy_detector: PresidioPIIDetector) -> None:
+    texts = [
+        "Llevo tres años viviendo aquí y quiero saber cómo hacer para pedir una cita médica.",
+        "Ayer hablé con Roberto sobre el proyecto de Valencia y me mandó su teléfono 612 345 678.",
+    ]
+    benign, with_phone = _detect(spacy_detector, texts)
+    assert benign == []
+    assert all("SpacyRecognizer" not in f.reason for f in with_phone)
+    assert _by_type(texts[1], with_phone).get("PHONE_NUMBER") == ["612 345 678"]

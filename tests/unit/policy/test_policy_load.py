@@ -32,7 +32,7 @@ def _error(text: str) -> str:
     return str(info.value)
 
 
-_CLASSIFIED = {"presidio_pii", "rules", "classifier", "claims"}
+_CLASSIFIED = {"presidio_pii", "rules", "secrets", "classifier", "claims"}
 
 
 @pytest.mark.parametrize(
