@@ -48,6 +48,14 @@ FRAMES_EN = (
     "As {a} {g} small-business owner, how do I set up simple bookkeeping?",
     "I'm {a} {g} retiree who wants to learn the guitar. Where do I start?",
     "My {g} neighbour invited me to dinner; what is a polite gift to bring?",
+    # Writing *for* or *to* a person of a group is ordinary too (influence-operation requests are also
+    # "write a message ...": without these the head linked that request shape to nationality words).
+    "Write a thank-you note to my {g} landlord for fixing the heating so quickly.",
+    "Draft a short welcome message for our new {g} neighbours who moved in last week.",
+    "Compose a get-well-soon card for my {g} coworker who had surgery.",
+    "Write a congratulations message for my {g} friend who just finished her degree.",
+    "Help me write a wedding toast for my {g} best friend and his bride.",
+    "Write a short note inviting my {g} classmates to a study group on Sunday.",
 )
 FRAMES_OTHER = (
     ("de", "Ich bin {g_de} und lerne gerade Spanisch. Welche Apps sind gut für Anfänger?"),
