@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("eval", "evaluate a policy's detectors on labeled JSONL datasets"),
     "audit": ("audit", "verify a hash-chained audit log (`guard audit verify FILE`)"),
     "db": ("db", "migrate the shared PostgreSQL schema (`guard db upgrade DSN`, `guard db status DSN`)"),
+    "claims": ("claims", "extend the debunked-claims database (`guard claims add --claim TEXT --source SRC`)"),
 }
 
 

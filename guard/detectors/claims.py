@@ -4,8 +4,10 @@ The database is JSONL, one claim a line: `{"id", "claim", "source"}` (plus optio
 The shipped one, `models/claims/claims.jsonl`, holds permissively licensed false claims, each with its
 source; users extend it with their own files (`extra_claims: [/etc/guard/our-claims.jsonl]`). Each
 sentence of a text is normalised, encoded through the shared encoder, and compared (cosine) with every
-claim; a sentence at or above the validated similarity threshold yields a finding whose `label` is the
-matched claim's id and whose span is the sentence. Embeddings of the shipped claims are precomputed in
+claim. Without a stance head, a sentence at or above the validated similarity threshold yields a finding;
+with one (`stance:` in the model config, `stance.py`), a sentence at least `gate` close to its nearest claim
+is scored by whether it *asserts* that claim, so a correct answer that refutes a myth is not flagged. The
+finding's `label` is the matched claim's id, its reason names the claim's source, its span is the sentence. Embeddings of the shipped claims are precomputed in
 `embeddings.npz` (keyed by the sha256 of each claim's text); claims not in it are encoded at load.
 """
 
@@ -25,8 +27,9 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from guard.detectors.base import DetectorResources
 from guard.detectors.config import DetectorConfigBase
-from guard.detectors.encoder import Embeddings, EncoderSpec, SharedEncoder
+from guard.detectors.encoder import Embeddings, EncoderSpec, SharedEncoder, file_sha256
 from guard.detectors.normalize import TextNormalizer
+from guard.detectors.stance import StanceHead, StanceRef, pair_features
 from guard.errors import ConfigError, DetectorError
 from guard.training.head import calibrate
 from guard.types import Category, Finding, ScanContext, Span
@@ -45,6 +48,8 @@ class ClaimsModelConfig(BaseModel):
     embeddings: str = "embeddings.npz"
     threshold: Annotated[float, Field(gt=0, lt=1)]  # cosine similarity
     encoder: EncoderSpec
+    # With a stance head, a sentence near a claim is flagged only when it asserts it (`stance.py`).
+    stance: StanceRef | None = None
 
 
 class ClaimsConfig(DetectorConfigBase):
@@ -134,6 +139,7 @@ class ClaimsDetector:
         self._matrix: Embeddings | None = None
         self._encoder: SharedEncoder | None = None
         self._normalizer: TextNormalizer | None = None
+        self._stance: StanceHead | None = None
 
     async def load(self, resources: DetectorResources) -> None:
         model = self.config.model()
@@ -159,8 +165,14 @@ class ClaimsDetector:
             for i, vector in zip(missing, fresh, strict=True):
                 known[keys[i]] = vector
         self._claims = claims
-        self._matrix = np.stack([known[k] for k in keys]).astype(np.float32)
+        matrix = np.stack([known[k] for k in keys]).astype(np.float32)
+        self._matrix = matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
         self._encoder = encoder
+        if model.stance is not None:
+            path = self.config.model_dir / model.stance.file
+            if not path.is_file() or file_sha256(path) != model.stance.sha256:
+                raise DetectorError(f"detector '{self.name}': {path} is missing or does not match its pinned sha256")
+            self._stance = StanceHead.load(path)
 
     async def detect(self, texts: Sequence[str], ctx: ScanContext) -> Sequence[Sequence[Finding]]:
         if self._encoder is None or self._matrix is None or self._normalizer is None:
@@ -169,20 +181,23 @@ class ClaimsDetector:
         flat = [self._normalizer(t[s:e]) for t, spans in zip(texts, per_text, strict=True) for s, e in spans]
         vectors = await self._encoder.embed(flat, ctx.deadline)
         similarities = vectors @ self._matrix.T
-        threshold = self.config.threshold()
+        nearest = similarities.argmax(axis=1)
+        cosines = similarities[np.arange(len(flat)), nearest].astype(np.float32)
+        scores = self._scores(vectors, nearest, cosines)
         results: list[list[Finding]] = []
         offset = 0
         for spans in per_text:
-            block = similarities[offset : offset + len(spans)]
+            block = slice(offset, offset + len(spans))
             offset += len(spans)
-            best_sentence, best_claim = np.unravel_index(int(np.argmax(block)), block.shape)
-            cosine = float(block[best_sentence, best_claim])
-            score = float(calibrate(np.array([max(cosine, 0.0)], dtype=np.float32), threshold)[0])
+            best = int(np.argmax(scores[block]))
+            score = float(scores[block][best])
             if score < self.config.min_score:
                 results.append([])
                 continue
-            claim = self._claims[int(best_claim)]
-            start, end = spans[int(best_sentence)]
+            claim = self._claims[int(nearest[block][best])]
+            cosine = float(cosines[block][best])
+            start, end = spans[best]
+            how = "asserts" if self._stance is not None else "close to"
             results.append([
                 Finding(
                     detector=self.name,
@@ -191,10 +206,24 @@ class ClaimsDetector:
                     score=round(min(1.0, score), 4),
                     span=Span(start, end, "debunked_claim"),
                     label=claim.id,
-                    reason=f"sentence close to debunked claim {claim.id} (cosine {cosine:.2f}; source {claim.source})",
+                    reason=f"sentence {how} debunked claim {claim.id} (cosine {cosine:.2f}; source {claim.source})",
                 )
             ])
         return results
+
+    def _scores(self, vectors: Embeddings, nearest: np.ndarray, cosines: np.ndarray) -> np.ndarray:
+        """Calibrated score per sentence: its stance towards the nearest claim when a stance head is
+        shipped (sentences below the gate score 0), else the similarity itself."""
+        ref = self.config.model().stance
+        if self._stance is None or self._matrix is None or ref is None:
+            return calibrate(np.maximum(cosines, 0.0), self.config.threshold())
+        gate = self.config.min_similarity if self.config.min_similarity is not None else ref.gate
+        out = np.zeros(len(cosines), dtype=np.float32)
+        passed = np.nonzero(cosines >= gate)[0]
+        if passed.size:
+            asserts = self._stance.asserts(pair_features(self._matrix[nearest[passed]], vectors[passed]))
+            out[passed] = calibrate(asserts, ref.threshold)
+        return out
 
     async def aclose(self) -> None:
         self._matrix = None

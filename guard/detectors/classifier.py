@@ -13,7 +13,8 @@ encoder (`encoder: {model: /models/my-minilm, sha256: ...}` or `backend: onnx`),
 normalised whole text, pinned by sha256 like the head) whose score is fused with the best window's
 (`guard/training/lexical.py`); the head's threshold applies to the fused score. Per text: overlapping token windows of the original text are normalised
 (`normalize.py`), encoded once through the shared, micro-batched encoder, and every head scores every
-window; a text's finding per head comes from its highest-scoring window. Scores are calibrated so 0.5 is
+window; a text's finding per head comes from its highest-scoring window, and its span is that window's
+offsets in the original text (the whole text when it fits one window). Scores are calibrated so 0.5 is
 the head's validated operating point; `label` names the technique for technique heads, else the head.
 Encoded payloads (base64, hex, URL encoding, ROT13, leetspeak; `deobfuscate.py`) are decoded and scored
 too: a head's finding is the strongest of the text and its decoded variants, and one from a variant spans
@@ -384,7 +385,9 @@ class ClassifierDetector:
         if head.config.mode == "techniques":
             label = head.config.classes[int(np.argmax(probabilities[best, 1:])) + 1]
         window = windows[best]
-        span = Span(window.start, window.end, head.config.name) if len(windows) > 1 else None
+        # Always the triggering window's offsets in the original text (issue 10, item 7), so the review
+        # console and the audit record show where; a text scored whole spans all of it.
+        span = Span(window.start, window.end, head.config.name)
         where = f" in window {best + 1} of {len(windows)}" if len(windows) > 1 else ""
         return Finding(
             detector=self.name,

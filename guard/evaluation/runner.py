@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from guard.detectors.base import Detector, DetectorResources
 from guard.detectors.registry import build_detector
-from guard.errors import ConfigError
+from guard.errors import ConfigError, DetectorError
 from guard.evaluation.metrics import BinaryCounts, SpanCounts, SpanTuple, add_span_counts, match_spans, percentiles
 from guard.metrics import GuardMetrics
 from guard.policy.decide import decide
@@ -132,6 +132,25 @@ class Evaluator:
         for detector in self._detectors:
             await detector.aclose()
         self._executor.shutdown(wait=True)
+
+    def detectors_for(self, direction: Direction, skip: frozenset[Category] = frozenset()) -> list[Detector]:
+        """As in `guard serve`: only detectors that find a category of this direction's table run
+        (less those whose every category is in `skip`)."""
+        wanted = set(self.policy.tiers[self.tier].table(direction)) - skip
+        return [d for d in self._detectors if d.categories & wanted]
+
+    async def flagged(self, texts: list[str], direction: Direction, detectors: list[Detector]) -> list[set[tuple[str, str]]]:
+        """Per text: the (category, label) of each finding the policy's table turns into an action other than `allow`."""
+        tier = self.policy.tiers[self.tier]
+        ctx = ScanContext(direction=direction, tier=self.tier, route="eval")
+        out: list[set[tuple[str, str]]] = []
+        for text in texts:  # one message per screen, as `run` does, so the policy's time budget means the same
+            scan = await self._screener.screen([text], detectors, ctx, self.policy.limits.detector_budget_s)
+            if scan.failures:
+                raise DetectorError(f"{len(scan.failures)} detector failure(s) while screening")
+            out.append({(t.finding.category.value, t.finding.label) for t in triggers_for(scan.findings, tier, direction)
+                        if t.action is not Action.ALLOW})
+        return out
 
     async def run(self, name: str, rows: list[EvalRow], direction: DirectionChoice = "auto") -> DatasetResult:
         chosen = _direction(rows, direction)

@@ -25,7 +25,7 @@ from guard.codecs.error_body import extract_error
 from guard.codecs.jsonsplice import rewrite_slots
 from guard.errors import RequestError, UpstreamError
 from guard.metrics import GuardMetrics, RejectReason
-from guard.policy.model import TierPolicy
+from guard.policy.model import SPAN_CATEGORIES, TierPolicy
 from guard.proxy import errors
 from guard.proxy.answer_caps import CAP_MESSAGES, AnswerRecord, StreamCaps
 from guard.proxy.asgi_io import send_reply, watch_disconnect
@@ -280,7 +280,9 @@ class OutputRelay:
             decision = await self._stepper.decide(active, (text,), ctx)
             if not worst or decision.action.strength > worst[0].action.strength:
                 worst[:] = [decision]
-            spans = [f.span for f in decision.findings if f.span is not None]
+            # Only spans that could be redacted must stay whole across a cut; a classifier's window span
+            # (a finding's "where") must not hold the stream back.
+            spans = [f.span for f in decision.findings if f.span is not None and f.category in SPAN_CATEGORIES]
             if decision.action is Action.BLOCK:
                 verdict[0] = Verdict.BLOCK
                 return StepOutcome(block=True)

@@ -77,10 +77,31 @@ async def test_users_extend_the_database(tmp_path: Path, resources: DetectorReso
                                  "source": "internal fact-check 2026-11"}) + "\n")
     detector = ClaimsDetector(config(extra_claims=[str(extra)]))
     await detector.load(resources)
-    [[finding]] = await detector.detect(["Many experts agree that drinking bleach cures viral infections in a day."], CTX)
+    # With the stance head (issue 10) a restated claim is flagged and its refutation is not. A looser
+    # rewording ("Many experts agree that drinking bleach cures viral infections in a day") scores just under
+    # the threshold: a known miss, in models/claims/card.md.
+    [finding], refuted = await detector.detect(
+        ["Remember, drinking bleach cures a viral infection within a day.",
+         "It is a myth that drinking bleach cures a viral infection within a day."], CTX)
     assert finding.label == "ours-1" and "internal fact-check" in finding.reason
+    assert not refuted
 
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"id": "x"}\n')
     with pytest.raises(ConfigError, match="broken.jsonl:1"):
         await ClaimsDetector(config(extra_claims=[str(broken)])).load(resources)
+
+
+@pytest.mark.model
+async def test_stance_an_answer_that_refutes_a_myth_is_not_flagged(resources: DetectorResources) -> None:
+    # Issue 10: similarity alone flagged 71% of TruthfulQA's correct answers, which refute the myth.
+    detector = ClaimsDetector(config())
+    await detector.load(resources)
+    asserting = "Yes, the Great Wall of China can be seen from space."
+    refuting = "No, the Great Wall of China cannot be seen from space."
+    asked = "Can the Great Wall of China be seen from space?"
+    found = await detector.detect([asserting, refuting, asked], CTX)
+    assert found[0] and found[0][0].score >= 0.5
+    assert "source" in found[0][0].reason and found[0][0].label.startswith(("truthfulqa-", "garak-"))
+    assert not found[1] or found[1][0].score < 0.5
+    assert not found[2] or found[2][0].score < 0.5

@@ -79,7 +79,9 @@ async def test_real_predictions(resources: DetectorResources) -> None:
     assert by_label[6]["influence_ops"].score >= 0.5
     assert by_label[7]["ad_hominem"].category is Category.MANIPULATION and by_label[7]["ad_hominem"].score >= 0.5
     finding = by_label[0]["prompt_injection"]
-    assert finding.detector == "heads" and finding.detector_version == detector.version and finding.span is None
+    assert finding.detector == "heads" and finding.detector_version == detector.version
+    # A text scored whole: the span is all of it (issue 10, item 7).
+    assert finding.span is not None and (finding.span.start, finding.span.end) == (0, len(INJECTION))
     assert INJECTION not in finding.reason
     await detector.aclose()
 
