@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _fairness(args: argparse.Namespace) -> int:
     from guard.evaluation.fairness import DEFAULT_TEMPLATES, load_templates, render, run_fairness
+    from guard.evaluation.report import to_json
     from guard.policy.load import default_policy_path, load_policy
     from guard.types import Direction
 
@@ -69,7 +70,7 @@ def _fairness(args: argparse.Namespace) -> int:
         print(f"guard eval: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps([r.as_dict() for r in reports], indent=2, sort_keys=True))
+        print(to_json([r.as_dict() for r in reports]))
     else:
         print(render(reports))
     return 0

@@ -32,7 +32,7 @@ from guard.detectors.registry import build_detector
 from guard.errors import ConfigError, DetectorError
 from guard.evaluation.metrics import BinaryCounts, SpanCounts, SpanTuple, add_span_counts, match_spans, percentiles
 from guard.metrics import GuardMetrics
-from guard.policy.decide import decide
+from guard.policy.decide import decide, triggers_for
 from guard.proxy.runtime import detector_plan
 from guard.policy.model import PolicyFile
 from guard.screening import Screener, ScreeningCache
