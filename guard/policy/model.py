@@ -24,6 +24,7 @@ belongs to, and, per tier, direction, category and severity band, what to do. Th
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 from typing import Annotated, Literal
 
@@ -269,6 +270,28 @@ class PolicyFile(Strict):
             )
         return self
 
+    def _pii_labels_are_entities(self) -> None:
+        """A `by_label` override under `pii` must name an entity a PII detector looks for: a misspelt one
+        (`PHONE_NUMBR`) would silently leave that entity on the category's bands."""
+        entities: set[str] = set()
+        for detector in self.detectors:
+            analyzed = getattr(detector, "analyzed_entities", None)
+            if Category.PII in detector.categories():
+                if analyzed is None:
+                    return  # a plugin or other detector whose labels are not declared: nothing to check against
+                entities.update(analyzed())
+        for tier_name, tier in self.tiers.items():
+            for direction in Direction:
+                table = tier.table(direction).get(Category.PII)
+                for label in table.by_label if table is not None else {}:
+                    if label not in entities:
+                        close = difflib.get_close_matches(label, sorted(entities), n=1)
+                        hint = f"; did you mean {close[0]}?" if close else ""
+                        raise ValueError(
+                            f"tiers.{tier_name}.{direction.value}.pii.by_label: '{label}' is not an entity any "
+                            f"PII detector looks for (its `entities`: {sorted(entities)}){hint}"
+                        )
+
     @model_validator(mode="after")
     def _references(self) -> PolicyFile:
         if self.default_tier not in self.tiers:
@@ -288,6 +311,7 @@ class PolicyFile(Strict):
         route_names = [r.name for r in self.routes]
         if len(set(route_names)) != len(route_names):
             raise ValueError("route names must be unique")
+        self._pii_labels_are_entities()
         covered = {c for d in self.detectors for c in d.categories()}
         for tier_name, tier in self.tiers.items():
             for direction in Direction:

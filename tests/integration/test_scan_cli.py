@@ -104,8 +104,8 @@ def test_policy_check_command(tmp_path: Path) -> None:
     done = _guard("policy", "check", "policies/default.yaml", "policies/strict.yaml")
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
-        "ok: policies/default.yaml (default, 2026.12.1, 6 detectors, tiers: limited, high, minimal)",
-        "ok: policies/strict.yaml (strict, 2026.12.1, 6 detectors, tiers: high, limited)",
+        "ok: policies/default.yaml (default, 2026.12.1, 5 detectors, tiers: limited, high, minimal)",
+        "ok: policies/strict.yaml (strict, 2026.12.1, 5 detectors, tiers: high, limited)",
     ]
     done = _guard("policy", "check", "policies/default.yaml", "policies/tests/broken/bad_action.yaml")
     assert done.returncode == 1

@@ -202,14 +202,12 @@ def test_patterns_only_engine() -> None:
 
 
 @pytest.mark.model
-def test_unknown_entity_or_missing_model_fails_load() -> None:
-    unknown = PresidioPIIConfig.model_validate(
-        {"kind": "presidio_pii", "name": "p", "nlp": "patterns", "entities": ["EMAIL_ADRESS"]}
-    )
+def test_unknown_entity_is_refused_at_validation_and_a_missing_model_at_load() -> None:
+    # A misspelt entity fails when the policy is read (`guard policy check`), before any model loads.
+    with pytest.raises(ValueError, match=r"no recognizer finds 'EMAIL_ADRESS'; did you mean EMAIL_ADDRESS"):
+        PresidioPIIConfig.model_validate({"kind": "presidio_pii", "name": "p", "nlp": "patterns", "entities": ["EMAIL_ADRESS"]})
     missing = PresidioPIIConfig.model_validate({"kind": "presidio_pii", "name": "p", "spacy_model": "en_core_web_nope"})
     with ThreadPoolExecutor(1) as executor:
-        with pytest.raises(ConfigError, match=r"no recognizer finds \['EMAIL_ADRESS'\]"):
-            asyncio.run(PresidioPIIDetector(unknown).load(DetectorResources(executor, 1)))
         with pytest.raises(ConfigError, match="is not installed"):
             asyncio.run(PresidioPIIDetector(missing).load(DetectorResources(executor, 1)))
 
@@ -237,3 +235,13 @@ def test_english_ner_never_runs_on_other_languages(spacy_detector: PresidioPIIDe
     assert benign == []
     assert all("SpacyRecognizer" not in f.reason for f in with_phone)
     assert _by_type(texts[1], with_phone).get("PHONE_NUMBER") == ["612 345 678"]
+
+
+@pytest.mark.model
+def test_known_entities_are_exactly_what_the_built_engine_finds() -> None:
+    """`KNOWN_ENTITIES` lets `guard policy check` refuse a misspelt entity without loading a model; it must
+    stay equal to what presidio, spaCy and the guard's recognizers really support."""
+    from guard.detectors.presidio_pii import KNOWN_ENTITIES, PresidioPIIConfig, PresidioPIIDetector
+
+    detector = PresidioPIIDetector(PresidioPIIConfig(kind="presidio_pii", name="p", entities=["EMAIL_ADDRESS"]))
+    assert set(detector._build().get_supported_entities("en")) == KNOWN_ENTITIES
