@@ -83,6 +83,9 @@ async def test_a_tool_result_is_screened_in_windows_that_find_the_planted_instru
         as_user = (await detector.detect([EMAIL], ScanContext(Direction.INPUT, "limited", roles=("user",))))[0][0]
         as_tool = (await detector.detect([EMAIL], ScanContext(Direction.INPUT, "limited", roles=("tool",))))[0][0]
         await detector.aclose()
-    # Whole, the short email dilutes the instruction; as untrusted content its own window is scored.
-    assert as_user.span is None and as_tool.score > as_user.score
-    assert as_tool.span is not None and "ignore your earlier instructions" in EMAIL[as_tool.span.start : as_tool.span.end]
+    # Whole, the short email dilutes the instruction (its span is the whole text, the one window scored);
+    # as untrusted content the instruction's own, narrower window is scored.
+    assert as_user.span is not None and (as_user.span.start, as_user.span.end) == (0, len(EMAIL))
+    assert as_tool.score > as_user.score
+    assert as_tool.span is not None and as_tool.span.end - as_tool.span.start < len(EMAIL)
+    assert "ignore your earlier instructions" in EMAIL[as_tool.span.start : as_tool.span.end]
