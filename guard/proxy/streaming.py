@@ -112,6 +112,10 @@ def release_point(text: str, overlap: int, spans: Sequence[Span], final: bool) -
     if final:
         return len(text)
     cut = max(0, len(text) - overlap)
+    # Value runs move the cut back at most MAX_VALUE_CHARS from where it started: re-applied on every pass,
+    # a long run of digit-bearing words ("item1 item2 ...") would otherwise hold the whole stream back.
+    # Detector spans may still move it further: a found value is never split.
+    value_floor = max(0, cut - MAX_VALUE_CHARS)
     moved = True
     while moved:
         moved = False
@@ -119,7 +123,7 @@ def release_point(text: str, overlap: int, spans: Sequence[Span], final: bool) -
             if span.start < cut < span.end:
                 cut = span.start
                 moved = True
-        held = value_start(text, cut)
+        held = max(value_start(text, cut), min(cut, value_floor))
         if held < cut:
             cut, moved = held, True
     return cut

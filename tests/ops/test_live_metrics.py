@@ -60,7 +60,7 @@ def test_prometheus_holds_the_values_the_traffic_produced(live: LiveStack) -> No
     assert prom.value('guard_policy_reloads_total{result="failure"}') == 1
     assert prom.value('guard_policy_info{name="default",version="ops-test-1"}') == 1
     models = {m["detector"]: m for m, _ in prom.query("guard_model_info")}
-    assert set(models) == {"pii", "secrets", "secret_scan", "screening", "factuality", "claims", "fault"}
+    assert set(models) == {"pii", "secrets", "secret_scan", "screening", "claims", "fault"}
     assert prom.value("guard_ready") == 1
     assert prom.value('guard_review_hold_timeout_seconds') == 60  # the high tier's review.timeout_s
     assert prom.value('count(guard_build_info)') == 1

@@ -140,3 +140,13 @@ def test_streamed_logprobs_never_pass() -> None:
     chunks = _run([_event({"content": "card 4111 1111 1111 1111."}, logprobs=logprobs), _event({}, "stop", logprobs)], 96, 48)
     assert all(c["choices"][0]["logprobs"] is None for c in chunks)  # type: ignore[index]
     assert "".join(_content(chunks)) == "card <VALUE>."
+
+
+def test_a_long_run_of_digit_words_still_streams() -> None:
+    """200 "wordN" tokens join into one value run; the release point may hold back at most
+    MAX_VALUE_CHARS of it, never the whole stream (the client-disconnect battery streams exactly this)."""
+    from guard.proxy.streaming import MAX_VALUE_CHARS, release_point
+
+    text = "".join(f"word{i} " for i in range(200))
+    cut = release_point(text, 48, [], final=False)
+    assert cut >= len(text) - 48 - MAX_VALUE_CHARS
