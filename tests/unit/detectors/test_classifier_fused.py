@@ -80,10 +80,9 @@ async def test_short_hijacks_and_a_late_email_injection_are_flagged_benign_quest
     assert LATE_INJECTION not in late.reason
 
 
-# Issue 10 retrain: the head retrained with the hand-written multilingual rows scores this late insertion
-# 0.46 (the previous head: above 0.5). Strict xfail, so the day a head catches it again this test says so.
+# Issue 10: the first multilingual retrain scored this late insertion 0.46; the retrain with the fairness
+# counterfactual rows catches it again.
 @pytest.mark.model
-@pytest.mark.xfail(strict=True, reason="known miss since the issue 10 retrain: see models/prompt_injection/card.md")
 async def test_an_instruction_inserted_late_into_a_long_email_is_flagged(resources: DetectorResources) -> None:
     scorer = detector()
     await scorer.load(resources)
