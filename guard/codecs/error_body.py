@@ -10,25 +10,11 @@ that is not JSON cannot be screened this way: `extract_error` says so (None), an
 from __future__ import annotations
 
 from guard.codecs.base import Extraction, TextSlot
-from guard.codecs.jsonscan import JsonStr, SlotLiterals, parse_json
+from guard.codecs.jsonscan import SlotLiterals, located_strings, parse_json
 from guard.errors import RequestError
 from guard.types import Direction
 
 ERROR_ROLE = "upstream_error"
-
-
-def _strings(value: object) -> list[JsonStr]:
-    found: list[JsonStr] = []
-    stack = [value]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, JsonStr):
-            found.append(node)
-        elif isinstance(node, dict):
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return sorted(found, key=lambda literal: literal.start)
 
 
 def extract_error(body: bytes, max_depth: int, max_texts: int) -> Extraction | None:
@@ -38,7 +24,7 @@ def extract_error(body: bytes, max_depth: int, max_texts: int) -> Extraction | N
         document = parse_json(body, max_depth, Direction.OUTPUT)
     except RequestError:
         return None
-    literals = _strings(document.value)
+    literals = located_strings(document.value)
     if len(literals) > max_texts:
         return None
     slots = tuple(TextSlot(i, str(literal), ERROR_ROLE) for i, literal in enumerate(literals))

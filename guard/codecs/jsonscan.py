@@ -52,6 +52,27 @@ class JsonStr(str):
     end: int
 
 
+def string_values(value: object) -> list[str]:
+    """Every string value under a parsed JSON value (object values and array items, never keys), depth
+    first. In a `parse_json` document each is a `JsonStr` that knows where it stands in the body."""
+    found: list[str] = []
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            found.append(node)
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def located_strings(value: object) -> list[JsonStr]:
+    """The `JsonStr` values under a `parse_json` value, in body order."""
+    return sorted((s for s in string_values(value) if isinstance(s, JsonStr)), key=lambda literal: literal.start)
+
+
 @dataclass(frozen=True, slots=True)
 class JsonDocument:
     """A parsed body: the raw bytes, their decoded text, and the value (dicts, lists, JsonStr, numbers)."""

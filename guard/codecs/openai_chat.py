@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from guard.codecs.base import Extraction, Replacement, TextSlot
-from guard.codecs.jsonscan import JsonStr, SlotLiterals, check_slot_count, parse_json
+from guard.codecs.jsonscan import JsonStr, SlotLiterals, check_slot_count, parse_json, string_values
 from guard.codecs.jsonsplice import rewrite_slots, value_span
 from guard.codecs.openai_chat_fields import TOOL_CALL_ROLE, Found, request_texts, response_texts
 from guard.codecs.openai_common import JsonObject, OpenAIJsonCodec, refused_choice, response_choices
@@ -102,20 +102,6 @@ class OpenAIChatCodec(OpenAIJsonCodec):
         return ChatStreamReader(self._limits.max_body_bytes)
 
 
-def _all_strings(value: object) -> list[str]:
-    found: list[str] = []
-    stack = [value]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, str):
-            found.append(node)
-        elif isinstance(node, dict):
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return found
-
-
 def _json_state(text: str, in_string: bool, escaped: bool) -> tuple[bool, bool]:
     """JSON lexer state (inside a string? after a backslash?) after reading `text`."""
     for char in text:
@@ -182,7 +168,7 @@ class ChatStreamReader(OpenAIStreamReader):
         delta = choice.get("delta")
         if not isinstance(delta, dict):
             return []
-        return _all_strings([v for k, v in delta.items() if k not in _KNOWN_DELTA_KEYS])
+        return string_values([v for k, v in delta.items() if k not in _KNOWN_DELTA_KEYS])
 
     def is_final(self, choice: JsonObject) -> bool:
         return choice.get("finish_reason") is not None or bool(self.unrendered(choice))
